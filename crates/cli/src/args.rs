@@ -1,0 +1,197 @@
+//! The command line: clap definitions, and the course's single-dash long flags.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
+use rocker_engine::units::{parse_cpus, parse_memory};
+use rocker_engine::{Limits, RunRequest};
+
+#[derive(Parser, Debug)]
+#[command(name = "rocker", version, about = "A daemonless, Docker-like container engine")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a command in a new container
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+// Docker's -h is --hostname, so help is --help only.
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// Keep stdin attached to the container
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Give the container a pseudo-terminal
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Directory holding the container's root filesystem
+    #[arg(long, value_name = "DIR", required = true)]
+    pub rootfs: PathBuf,
+    /// Number of CPUs (fractions allowed, 0.5 is half a CPU)
+    #[arg(long, value_parser = parse_cpus)]
+    pub cpus: Option<f64>,
+    /// Memory limit: 64m, 1g, 512k; a bare number means MiB
+    #[arg(short = 'm', long, value_parser = parse_memory)]
+    pub memory: Option<u64>,
+    /// Maximum number of processes (-1 or 0: unlimited)
+    #[arg(long, allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Relative CPU weight
+    #[arg(short = 'c', long)]
+    pub cpu_shares: Option<u64>,
+    /// CPUs the container may run on (0-3, 0,1)
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Container hostname (default: the short container id)
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Set an environment variable (KEY=VALUE, or KEY to pass rocker's own)
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long)]
+    pub workdir: Option<String>,
+    /// Cgroup parent: absolute from the cgroup root, relative from rocker's own cgroup
+    #[arg(long, default_value = "/rocker")]
+    pub cgroup_parent: String,
+    /// Remove the container when it exits (a foreground run always does)
+    #[arg(long)]
+    pub rm: bool,
+    /// Print help
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+    /// The command and its arguments
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+impl RunArgs {
+    pub fn into_request(self) -> RunRequest {
+        RunRequest {
+            rootfs: self.rootfs,
+            command: self.command,
+            tty: self.tty,
+            interactive: self.interactive,
+            env: self.env,
+            workdir: self.workdir,
+            hostname: self.hostname,
+            limits: Limits {
+                cpus: self.cpus,
+                memory: self.memory,
+                pids_limit: self.pids_limit,
+                cpu_shares: self.cpu_shares,
+                cpuset_cpus: self.cpuset_cpus,
+            },
+            cgroup_parent: self.cgroup_parent,
+        }
+    }
+}
+
+/// Rewrites the course's Go-style flags (`-rootfs=/tmp/busybox`, `-cpus=1`, `-memory 64`)
+/// into clap's `--rootfs=...`, for the options before the command. Short clusters such as
+/// `-it` and everything from the command on are left alone.
+pub fn normalize(args: Vec<String>) -> Vec<String> {
+    let cmd = Cli::command();
+    let mut out = Vec::with_capacity(args.len());
+    let mut iter = args.into_iter();
+    out.extend(iter.next()); // program name
+    let Some(sub_name) = iter.next() else { return out };
+    out.push(sub_name.clone());
+    let Some(sub) = cmd.find_subcommand(&sub_name) else {
+        out.extend(iter);
+        return out;
+    };
+    let takes_value = |long: &str| {
+        sub.get_arguments().any(|a| a.get_long() == Some(long) && a.get_action().takes_values())
+    };
+    let is_long = |name: &str| sub.get_arguments().any(|a| a.get_long() == Some(name));
+    let short_takes_value = |c: char| {
+        sub.get_arguments().any(|a| a.get_short() == Some(c) && a.get_action().takes_values())
+    };
+    while let Some(arg) = iter.next() {
+        if arg == "--" || !arg.starts_with('-') || arg == "-" {
+            out.push(arg);
+            break;
+        }
+        let (dashes, body) = if let Some(b) = arg.strip_prefix("--") { (2, b) } else { (1, &arg[1..]) };
+        let (name, has_value) = match body.split_once('=') {
+            Some((n, _)) => (n, true),
+            None => (body, false),
+        };
+        let long = dashes == 2 || (name.len() > 1 && is_long(name));
+        let needs_next = if long {
+            takes_value(name) && !has_value
+        } else {
+            // A short cluster like -it or -m64: only a value-taking last letter takes the next arg.
+            body.len() == 1 && body.chars().next().is_some_and(short_takes_value)
+                || body.chars().last().is_some_and(short_takes_value) && body.chars().all(|c| c.is_ascii_alphabetic())
+        };
+        match (long, dashes, body.split_once('=')) {
+            (true, 1, _) => out.push(format!("-{arg}")),
+            // clap mis-parses the options after a short `-m=64`; `-m 64` means the same.
+            (false, _, Some((short, value))) if short.len() == 1 => {
+                out.push(format!("-{short}"));
+                out.push(value.to_string());
+            }
+            _ => out.push(arg),
+        }
+        if needs_next {
+            out.extend(iter.next());
+        }
+    }
+    out.extend(iter);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(args: &[&str]) -> Vec<String> {
+        normalize(args.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn course_flags_become_long_flags() {
+        assert_eq!(
+            norm(&["rocker", "run", "-it", "-cpus=1", "-rootfs=/tmp/busybox", "/bin/sh"]),
+            ["rocker", "run", "-it", "--cpus=1", "--rootfs=/tmp/busybox", "/bin/sh"]
+        );
+    }
+
+    #[test]
+    fn values_and_the_command_are_left_alone() {
+        assert_eq!(
+            norm(&["rocker", "run", "-m", "64", "-rootfs", "/r", "/bin/sh", "-c", "-rootfs=x"]),
+            ["rocker", "run", "-m", "64", "--rootfs", "/r", "/bin/sh", "-c", "-rootfs=x"]
+        );
+    }
+
+    #[test]
+    fn docker_spellings_parse() {
+        let cli = Cli::try_parse_from(norm(&[
+            "rocker", "run", "-it", "--rootfs", "/r", "--cpus", "0.5", "-m", "64m", "--pids-limit", "50",
+            "--hostname", "box", "/bin/sh",
+        ]))
+        .unwrap();
+        let Command::Run(r) = cli.command;
+        assert!(r.interactive && r.tty);
+        assert_eq!(r.cpus, Some(0.5));
+        assert_eq!(r.memory, Some(64 << 20));
+        assert_eq!(r.pids_limit, Some(50));
+        assert_eq!(r.hostname.as_deref(), Some("box"));
+        assert_eq!(r.command, ["/bin/sh"]);
+    }
+
+    #[test]
+    fn course_memory_is_mebibytes() {
+        let cli = Cli::try_parse_from(norm(&["rocker", "run", "-m=64", "-rootfs=/r", "sh"])).unwrap();
+        let Command::Run(r) = cli.command;
+        assert_eq!(r.memory, Some(64 << 20));
+    }
+}

@@ -1,0 +1,59 @@
+//! `rocker`: the Docker-like command line. Thin: parse, call the engine, print.
+
+mod args;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command, RunArgs};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse_from(args::normalize(std::env::args().collect())) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 125 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let code = match cli.command {
+        Command::Run(run) => run_container(run),
+    };
+    ExitCode::from(code)
+}
+
+fn run_container(args: RunArgs) -> u8 {
+    let memory = args.memory;
+    match rocker_engine::run(&args.into_request()) {
+        Ok(outcome) => {
+            if outcome.oom_killed {
+                let limit = memory.map(|m| format!(" of {} MiB", m >> 20)).unwrap_or_default();
+                eprintln!(
+                    "rocker: container {} ran out of memory: the kernel's OOM killer stopped it at its memory limit{limit}",
+                    &outcome.id[..12]
+                );
+            }
+            outcome.exit_code as u8
+        }
+        Err(e) => {
+            eprintln!("rocker: {}", chain(&e));
+            e.exit_code() as u8
+        }
+    }
+}
+
+/// The error and its causes on one line, as "outer: inner: innermost".
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !s.ends_with(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,231 @@
+//! The OCI spec for a `rocker run`: the user's flags on top of Docker's defaults.
+
+use oci_spec::runtime::{
+    BoxBuilder, LinuxBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder,
+    LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+};
+
+use crate::error::EngineError;
+use crate::run::{Limits, RunRequest};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const CFS_PERIOD: u64 = 100_000;
+
+/// Docker's masked paths: kernel interfaces that leak host information or allow harm.
+const MASKED_PATHS: [&str; 11] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+const READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/// Everything about the container that is not in the request itself.
+pub struct Context<'a> {
+    pub id: &'a str,
+    pub hostname: &'a str,
+    /// The caller's terminal size (rows, columns), given to the container's pty.
+    pub console_size: Option<(u16, u16)>,
+}
+
+pub fn build(req: &RunRequest, ctx: &Context) -> Result<Spec, EngineError> {
+    let cwd = req.workdir.as_deref().unwrap_or("/");
+    if !cwd.starts_with('/') {
+        return Err(EngineError::InvalidArgument(format!(
+            "the working directory {cwd:?} is invalid: it needs to be an absolute path"
+        )));
+    }
+    let mut process = ProcessBuilder::default()
+        .terminal(req.tty)
+        .args(req.command.clone())
+        .env(environment(req, ctx.hostname))
+        .cwd(cwd)
+        .user(UserBuilder::default().uid(0u32).gid(0u32).build().map_err(invalid)?);
+    if let Some((rows, cols)) = ctx.console_size.filter(|_| req.tty) {
+        process = process.console_size(BoxBuilder::default().height(rows as u64).width(cols as u64).build().map_err(invalid)?);
+    }
+
+    let namespaces = [
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Network,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Mount,
+    ]
+    .into_iter()
+    .map(|t| LinuxNamespaceBuilder::default().typ(t).build().map_err(invalid))
+    .collect::<Result<Vec<_>, _>>()?;
+
+    let linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .cgroups_path(cgroups_path(&req.cgroup_parent, ctx.id))
+        .resources(resources(&req.limits)?)
+        .masked_paths(MASKED_PATHS.map(String::from).to_vec())
+        .readonly_paths(READONLY_PATHS.map(String::from).to_vec())
+        .build()
+        .map_err(invalid)?;
+
+    SpecBuilder::default()
+        .version("1.2.0")
+        .process(process.build().map_err(invalid)?)
+        .root(RootBuilder::default().path(&req.rootfs).readonly(false).build().map_err(invalid)?)
+        .hostname(ctx.hostname)
+        .mounts(default_mounts()?)
+        .linux(linux)
+        .build()
+        .map_err(invalid)
+}
+
+/// Docker's environment: PATH, HOSTNAME, HOME and TERM (with a tty), then the user's `-e`s,
+/// which replace a default of the same name. `-e NAME` alone takes NAME from rocker's own
+/// environment, and is dropped if rocker has none.
+fn environment(req: &RunRequest, hostname: &str) -> Vec<String> {
+    let mut env = vec![
+        format!("PATH={DEFAULT_PATH}"),
+        format!("HOSTNAME={hostname}"),
+        "HOME=/root".to_string(),
+    ];
+    if req.tty {
+        env.push("TERM=xterm".to_string());
+    }
+    for e in &req.env {
+        let entry = match e.split_once('=') {
+            Some(_) => e.clone(),
+            None => match std::env::var(e) {
+                Ok(v) => format!("{e}={v}"),
+                Err(_) => continue,
+            },
+        };
+        let key = entry.split('=').next().unwrap_or_default().to_string();
+        env.retain(|old| old.split('=').next() != Some(key.as_str()));
+        env.push(entry);
+    }
+    env
+}
+
+/// `--cgroup-parent` plus the id: absolute from the hierarchy roots, relative from rocker's
+/// own cgroup (the runtime resolves both).
+fn cgroups_path(parent: &str, id: &str) -> String {
+    format!("{}/{}", parent.trim_end_matches('/'), id)
+}
+
+fn resources(l: &Limits) -> Result<oci_spec::runtime::LinuxResources, EngineError> {
+    let mut cpu = LinuxCpuBuilder::default();
+    if let Some(cpus) = l.cpus {
+        let available = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        if cpus > available {
+            return Err(EngineError::InvalidArgument(format!(
+                "range of CPUs is from 0.01 to {available:.2}, as there are only {available} CPUs available"
+            )));
+        }
+        cpu = cpu.quota((cpus * CFS_PERIOD as f64).round() as i64).period(CFS_PERIOD);
+    }
+    if let Some(shares) = l.cpu_shares {
+        cpu = cpu.shares(shares);
+    }
+    if let Some(cpuset) = &l.cpuset_cpus {
+        cpu = cpu.cpus(cpuset.clone());
+    }
+    let mut res = LinuxResourcesBuilder::default().cpu(cpu.build().map_err(invalid)?);
+    if let Some(bytes) = l.memory {
+        if bytes < MIN_MEMORY {
+            return Err(EngineError::InvalidArgument(
+                "minimum memory limit allowed is 6MB: give --memory 6m or more".to_string(),
+            ));
+        }
+        res = res.memory(LinuxMemoryBuilder::default().limit(bytes as i64).build().map_err(invalid)?);
+    }
+    if let Some(limit) = l.pids_limit {
+        res = res.pids(LinuxPidsBuilder::default().limit(limit).build().map_err(invalid)?);
+    }
+    res.build().map_err(invalid)
+}
+
+const MIN_MEMORY: u64 = 6 << 20;
+
+fn default_mounts() -> Result<Vec<Mount>, EngineError> {
+    let m = |dest: &str, typ: &str, source: &str, opts: &[&str]| {
+        MountBuilder::default()
+            .destination(dest)
+            .typ(typ)
+            .source(source)
+            .options(opts.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+            .build()
+            .map_err(invalid)
+    };
+    Ok(vec![
+        m("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+        m("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
+        m("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])?,
+        m("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"])?,
+        m("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
+        m("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])?,
+    ])
+}
+
+fn invalid(e: oci_spec::OciSpecError) -> EngineError {
+    EngineError::InvalidArgument(format!("building the container spec: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(env: &[&str], tty: bool) -> RunRequest {
+        RunRequest {
+            rootfs: "/tmp/r".into(),
+            command: vec!["sh".into()],
+            tty,
+            interactive: false,
+            env: env.iter().map(|s| s.to_string()).collect(),
+            workdir: None,
+            hostname: None,
+            limits: Limits::default(),
+            cgroup_parent: "/rocker".into(),
+        }
+    }
+
+    #[test]
+    fn user_env_replaces_defaults_by_name() {
+        let env = environment(&request(&["HOME=/home/x", "A=1"], true), "h");
+        assert!(env.contains(&"HOME=/home/x".to_string()));
+        assert!(!env.contains(&"HOME=/root".to_string()));
+        assert!(env.contains(&"TERM=xterm".to_string()));
+        assert!(env.contains(&"HOSTNAME=h".to_string()));
+        assert!(env.contains(&"A=1".to_string()));
+    }
+
+    #[test]
+    fn no_term_without_a_tty() {
+        assert!(!environment(&request(&[], false), "h").iter().any(|e| e.starts_with("TERM=")));
+    }
+
+    #[test]
+    fn cgroup_path_joins_parent_and_id() {
+        assert_eq!(cgroups_path("/rocker/", "abc"), "/rocker/abc");
+        assert_eq!(cgroups_path("test-1", "abc"), "test-1/abc");
+    }
+
+    #[test]
+    fn half_a_cpu_is_half_the_period() {
+        let l = Limits { cpus: Some(0.5), ..Default::default() };
+        let r = resources(&l).unwrap();
+        let cpu = r.cpu().as_ref().unwrap();
+        assert_eq!(cpu.quota(), Some(50_000));
+        assert_eq!(cpu.period(), Some(100_000));
+    }
+
+    #[test]
+    fn tiny_memory_is_refused() {
+        let l = Limits { memory: Some(1 << 20), ..Default::default() };
+        assert!(resources(&l).is_err());
+    }
+}

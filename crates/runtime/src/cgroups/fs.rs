@@ -1,0 +1,108 @@
+//! File operations on cgroup directories, with errors that carry the path that failed.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cgroup {0} already exists: another container uses this cgroups path")]
+    Exists(PathBuf),
+    #[error("invalid cgroup path {0:?}: use a path without '..' components")]
+    InvalidPath(String),
+    #[error("no cgroup v1 hierarchy with the {0} controller is mounted under /sys/fs/cgroup")]
+    NoHierarchy(&'static str),
+    #[error("cannot read this process's cgroup from /proc/self/cgroup: {0}")]
+    OwnCgroup(String),
+    #[error("the {controller} controller is not available in {path} (cgroup.controllers); enable it in the parent's cgroup.subtree_control")]
+    ControllerUnavailable { controller: String, path: PathBuf },
+    #[error("{path} still has processes after they were killed; it was left in place")]
+    Busy { path: PathBuf },
+}
+
+pub fn write(dir: &Path, file: &str, value: impl AsRef<[u8]>) -> Result<(), CgroupError> {
+    let path = dir.join(file);
+    std::fs::write(&path, value).map_err(|source| CgroupError::Io { op: "write", path, source })
+}
+
+pub fn read(dir: &Path, file: &str) -> Result<String, CgroupError> {
+    let path = dir.join(file);
+    std::fs::read_to_string(&path).map_err(|source| CgroupError::Io { op: "read", path, source })
+}
+
+/// The value of `key` in a flat-keyed file such as `memory.events` ("oom_kill 3").
+pub fn read_key(dir: &Path, file: &str, key: &str) -> Result<u64, CgroupError> {
+    Ok(read(dir, file)?
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0))
+}
+
+/// Creates the container's cgroup `dir`, which must not exist yet, and any missing parents;
+/// returns the directories it made, outermost first, so the caller can initialise each one.
+pub fn create_leaf(dir: &Path) -> Result<Vec<PathBuf>, CgroupError> {
+    if dir.exists() {
+        return Err(CgroupError::Exists(dir.to_path_buf()));
+    }
+    let mut missing = Vec::new();
+    let mut cur = dir;
+    while !cur.exists() {
+        missing.push(cur.to_path_buf());
+        match cur.parent() {
+            Some(p) => cur = p,
+            None => break,
+        }
+    }
+    missing.reverse();
+    for d in &missing {
+        match std::fs::create_dir(d) {
+            Ok(()) => {}
+            // Another container may have created a shared parent just now.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d != dir => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(CgroupError::Exists(dir.to_path_buf()))
+            }
+            Err(source) => return Err(CgroupError::Io { op: "mkdir", path: d.clone(), source }),
+        }
+    }
+    Ok(missing)
+}
+
+/// Removes a container's cgroup directory. The init's exit already took down its PID
+/// namespace, so the first `rmdir` normally succeeds; if not, whatever is left is killed first.
+pub fn remove(dir: &Path) -> Result<(), CgroupError> {
+    for attempt in 0..50 {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                kill_all(dir);
+                std::thread::sleep(Duration::from_millis(2 * attempt.min(10) + 1));
+            }
+            Err(source) => {
+                return Err(CgroupError::Io { op: "rmdir", path: dir.to_path_buf(), source })
+            }
+        }
+    }
+    Err(CgroupError::Busy { path: dir.to_path_buf() })
+}
+
+fn kill_all(dir: &Path) {
+    let Ok(procs) = read(dir, "cgroup.procs") else { return };
+    for pid in procs.lines().filter_map(|l| l.trim().parse().ok()) {
+        // The process may have exited meanwhile; that is what we want anyway.
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}

@@ -1,0 +1,44 @@
+//! The memory controller: limit, reservation and swap.
+
+use std::path::Path;
+
+use oci_spec::runtime::LinuxMemory;
+
+use super::fs::{self, CgroupError};
+
+pub fn apply_v1(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
+    if let Some(limit) = m.limit() {
+        fs::write(dir, "memory.limit_in_bytes", limit.to_string())?;
+    }
+    if let Some(reservation) = m.reservation() {
+        fs::write(dir, "memory.soft_limit_in_bytes", reservation.to_string())?;
+    }
+    // v1's swap value is memory+swap, and needs swap accounting in the kernel.
+    if let Some(swap) = m.swap() {
+        fs::write(dir, "memory.memsw.limit_in_bytes", swap.to_string())?;
+    }
+    Ok(())
+}
+
+pub fn apply_v2(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
+    if let Some(limit) = m.limit() {
+        fs::write(dir, "memory.max", max_or(limit))?;
+    }
+    if let Some(reservation) = m.reservation() {
+        fs::write(dir, "memory.low", max_or(reservation))?;
+    }
+    // The spec's swap is memory+swap (v1's meaning); v2 limits swap alone.
+    if let Some(swap) = m.swap() {
+        let value = match (swap, m.limit()) {
+            (s, _) if s < 0 => "max".to_string(),
+            (s, Some(l)) if l > 0 => s.saturating_sub(l).max(0).to_string(),
+            (s, _) => s.to_string(),
+        };
+        fs::write(dir, "memory.swap.max", value)?;
+    }
+    Ok(())
+}
+
+fn max_or(v: i64) -> String {
+    if v < 0 { "max".to_string() } else { v.to_string() }
+}

@@ -1,0 +1,107 @@
+//! Cgroups: one [`Manager`] trait, a v1 and a v2 backend, one small file per controller.
+//!
+//! The backend is chosen by what the host mounts at `/sys/fs/cgroup`: a cgroup2 filesystem
+//! there means the unified hierarchy (v2); anything else (a tmpfs of v1 hierarchies, possibly
+//! with a controller-less cgroup2 at `unified`, the "hybrid" layout) means v1.
+
+mod cpu;
+mod cpuset;
+mod fs;
+mod memory;
+mod pids;
+mod v1;
+mod v2;
+
+use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
+
+use nix::unistd::Pid;
+use oci_spec::runtime::LinuxResources;
+
+pub use fs::CgroupError;
+
+/// What the runtime needs from a container's cgroup, whichever backend holds it.
+pub trait Manager {
+    /// The cgroup directory to clone the init straight into (`CLONE_INTO_CGROUP`), if the
+    /// backend allows it.
+    fn clone_target(&self) -> Option<BorrowedFd<'_>>;
+    /// Moves `pid` into the container's cgroup, in every hierarchy.
+    fn add_process(&self, pid: Pid) -> Result<(), CgroupError>;
+    /// Writes the spec's resource limits.
+    fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError>;
+    /// How many processes the kernel's OOM killer has killed in this cgroup.
+    fn oom_kills(&self) -> Result<u64, CgroupError>;
+    /// Kills what is left in the cgroup and removes every directory it was given.
+    fn destroy(&self) -> Result<(), CgroupError>;
+}
+
+/// Which cgroup layout the host has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+pub fn detect() -> Result<Version, CgroupError> {
+    let st = nix::sys::statfs::statfs(CGROUP_ROOT).map_err(|e| CgroupError::Io {
+        op: "statfs",
+        path: PathBuf::from(CGROUP_ROOT),
+        source: e.into(),
+    })?;
+    if st.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC {
+        Ok(Version::V2)
+    } else {
+        Ok(Version::V1)
+    }
+}
+
+/// Creates the container's cgroup at `cgroups_path` (the OCI `linux.cgroupsPath`): an absolute
+/// path is taken from the root of each hierarchy, a relative one from the calling process's
+/// own cgroup in each hierarchy (as runc does).
+pub fn create(cgroups_path: &str) -> Result<Box<dyn Manager>, CgroupError> {
+    let rel = Path::new(cgroups_path);
+    if cgroups_path.is_empty()
+        || rel.components().any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(CgroupError::InvalidPath(cgroups_path.to_string()));
+    }
+    match detect()? {
+        Version::V1 => Ok(Box::new(v1::V1Cgroup::create(rel)?)),
+        Version::V2 => Ok(Box::new(v2::V2Cgroup::create(rel)?)),
+    }
+}
+
+/// Joins `path` (absolute: from the hierarchy root; relative: from `own`) below `mount`.
+fn resolve(mount: &Path, own: &str, path: &Path) -> PathBuf {
+    let base = if path.is_absolute() { Path::new("/") } else { Path::new(own) };
+    let full = base.join(path);
+    mount.join(full.strip_prefix("/").unwrap_or(&full))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_hang_below_the_callers_cgroup() {
+        assert_eq!(
+            resolve(Path::new("/sys/fs/cgroup/memory"), "/session/1", Path::new("t/abc")),
+            PathBuf::from("/sys/fs/cgroup/memory/session/1/t/abc")
+        );
+    }
+
+    #[test]
+    fn absolute_paths_start_at_the_hierarchy_root() {
+        assert_eq!(
+            resolve(Path::new("/sys/fs/cgroup/cpu"), "/session/1", Path::new("/rocker/abc")),
+            PathBuf::from("/sys/fs/cgroup/cpu/rocker/abc")
+        );
+    }
+
+    #[test]
+    fn parent_components_are_refused() {
+        assert!(matches!(create("../escape"), Err(CgroupError::InvalidPath(_))));
+    }
+}

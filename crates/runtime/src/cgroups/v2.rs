@@ -1,0 +1,135 @@
+//! The cgroup v2 backend: one directory in the unified hierarchy.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+use oci_spec::runtime::LinuxResources;
+
+use super::fs::{self, CgroupError};
+use super::{cpu, cpuset, memory, pids, Manager, CGROUP_ROOT};
+
+/// The controllers rocker sets limits with, enabled down to the container's cgroup.
+const CONTROLLERS: [&str; 4] = ["cpu", "cpuset", "memory", "pids"];
+
+pub struct V2Cgroup {
+    dir: PathBuf,
+    /// Held open for `CLONE_INTO_CGROUP`.
+    fd: OwnedFd,
+    /// The leaf's cgroup.controllers, read once at creation.
+    available: Vec<String>,
+}
+
+impl V2Cgroup {
+    pub fn create(path: &Path) -> Result<V2Cgroup, CgroupError> {
+        let root = Path::new(CGROUP_ROOT);
+        let dir = super::resolve(root, &own_cgroup()?, path);
+        fs::create_leaf(&dir)?;
+        match Self::open(dir.clone()) {
+            Ok(cg) => Ok(cg),
+            Err(e) => {
+                let _ = fs::remove(&dir);
+                Err(e)
+            }
+        }
+    }
+
+    fn open(dir: PathBuf) -> Result<V2Cgroup, CgroupError> {
+        let mut available = controllers(&dir)?;
+        if CONTROLLERS.iter().any(|c| !available.iter().any(|a| a == c)) {
+            enable_controllers(&dir)?;
+            available = controllers(&dir)?;
+        }
+        let fd = open(&dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| CgroupError::Io { op: "open", path: dir.clone(), source: e.into() })?;
+        Ok(V2Cgroup { dir, fd, available })
+    }
+
+    /// The directory, after checking that `controller` can be used in it.
+    fn dir_for(&self, controller: &str) -> Result<&Path, CgroupError> {
+        if self.available.iter().any(|a| a == controller) {
+            Ok(&self.dir)
+        } else {
+            Err(CgroupError::ControllerUnavailable {
+                controller: controller.to_string(),
+                path: self.dir.clone(),
+            })
+        }
+    }
+}
+
+impl Manager for V2Cgroup {
+    fn clone_target(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.fd.as_fd())
+    }
+
+    fn add_process(&self, pid: Pid) -> Result<(), CgroupError> {
+        fs::write(&self.dir, "cgroup.procs", pid.to_string())
+    }
+
+    fn apply(&self, r: &LinuxResources) -> Result<(), CgroupError> {
+        if let Some(c) = r.cpu() {
+            if cpu::wanted(c) {
+                cpu::apply_v2(self.dir_for("cpu")?, c)?;
+            }
+            if cpuset::wanted(c) {
+                cpuset::apply(self.dir_for("cpuset")?, c)?;
+            }
+        }
+        if let Some(m) = r.memory() {
+            memory::apply_v2(self.dir_for("memory")?, m)?;
+        }
+        if let Some(p) = r.pids() {
+            pids::apply(self.dir_for("pids")?, p)?;
+        }
+        Ok(())
+    }
+
+    fn oom_kills(&self) -> Result<u64, CgroupError> {
+        fs::read_key(self.dir_for("memory")?, "memory.events", "oom_kill")
+    }
+
+    fn destroy(&self) -> Result<(), CgroupError> {
+        fs::remove(&self.dir)
+    }
+}
+
+fn controllers(dir: &Path) -> Result<Vec<String>, CgroupError> {
+    Ok(fs::read(dir, "cgroup.controllers")?.split_whitespace().map(str::to_string).collect())
+}
+
+/// Enables rocker's controllers, where the root offers them, in the subtree_control of every
+/// ancestor of `leaf`, from the root down: a controller reaches a cgroup only if its parent
+/// delegates it.
+fn enable_controllers(leaf: &Path) -> Result<(), CgroupError> {
+    let root = Path::new(CGROUP_ROOT);
+    let offered = controllers(root)?;
+    let wanted: Vec<&str> =
+        CONTROLLERS.iter().copied().filter(|c| offered.iter().any(|o| o == c)).collect();
+    let mut ancestors: Vec<&Path> = leaf.ancestors().skip(1).take_while(|p| p.starts_with(root)).collect();
+    ancestors.reverse();
+    for dir in ancestors {
+        let enabled = fs::read(dir, "cgroup.subtree_control")?;
+        let missing: Vec<String> = wanted
+            .iter()
+            .filter(|c| !enabled.split_whitespace().any(|e| e == **c))
+            .map(|c| format!("+{c}"))
+            .collect();
+        if !missing.is_empty() {
+            fs::write(dir, "cgroup.subtree_control", missing.join(" "))?;
+        }
+    }
+    Ok(())
+}
+
+/// This process's cgroup in the unified hierarchy (the `0::` line of /proc/self/cgroup).
+fn own_cgroup() -> Result<String, CgroupError> {
+    let text = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| CgroupError::OwnCgroup(e.to_string()))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(str::to_string)
+        .ok_or_else(|| CgroupError::OwnCgroup("no unified (0::) entry".to_string()))
+}

@@ -1,0 +1,42 @@
+//! The runtime crate's error: each variant names what failed and, where it helps, what to do.
+
+use std::path::PathBuf;
+
+use crate::cgroups::CgroupError;
+use crate::process::channel::ChannelError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid container spec: {0}")]
+    InvalidSpec(String),
+    #[error("the runtime has {0} threads; a container init can only be cloned from a single-threaded process")]
+    MultiThreaded(usize),
+    #[error("rootfs {path}: {reason}")]
+    Rootfs { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    #[error("{op}: {source}")]
+    Sys {
+        op: &'static str,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("container init failed while {step}: {message}")]
+    Init { step: String, message: String },
+    #[error("exec {program:?}: {}", if program.contains('/') { "no such file or directory" } else { "executable file not found in $PATH" })]
+    ExecNotFound { program: String },
+    #[error("exec {program:?}: permission denied (not an executable file)")]
+    ExecNotExecutable { program: String },
+    #[error("exec {program:?}: {message}")]
+    ExecFailed { program: String, message: String },
+}
+
+impl Error {
+    pub(crate) fn sys(op: &'static str) -> impl FnOnce(nix::Error) -> Error {
+        move |source| Error::Sys { op, source }
+    }
+}

@@ -1,0 +1,14 @@
+//! rocker's OCI runtime core: one code path from an OCI runtime spec to an isolated process.
+//!
+//! The engine (`rocker run`) and, later, the runc-compatible CLI both build an
+//! [`oci_spec::runtime::Spec`] and hand it to [`process::launch`]. Nothing here knows about
+//! images, names or networks.
+
+pub mod cgroups;
+pub mod error;
+mod namespaces;
+pub mod process;
+mod rootfs;
+mod tty;
+
+pub use error::{Error, Result};

@@ -1,0 +1,62 @@
+//! The spec's namespaces as clone flags, and the one thing a fresh network namespace needs.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::error::{Error, Result};
+
+/// The clone flags for the namespaces the spec asks to create.
+pub fn clone_flags(spec: &Spec) -> Result<CloneFlags> {
+    let mut flags = CloneFlags::empty();
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_deref()).unwrap_or_default();
+    for ns in namespaces {
+        if let Some(path) = ns.path() {
+            return Err(Error::InvalidSpec(format!(
+                "joining an existing {:?} namespace ({}) is not supported yet",
+                ns.typ(),
+                path.display()
+            )));
+        }
+        flags |= match ns.typ() {
+            LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+            LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+            LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+            other => {
+                return Err(Error::InvalidSpec(format!("the {other:?} namespace is not supported yet")))
+            }
+        };
+    }
+    if !flags.contains(CloneFlags::CLONE_NEWNS) {
+        return Err(Error::InvalidSpec(
+            "a mount namespace is required: add {\"type\": \"mount\"} to linux.namespaces".into(),
+        ));
+    }
+    Ok(flags)
+}
+
+/// Brings `lo` up in the init's new network namespace, as Docker's `--network none` has it.
+pub fn loopback_up() -> nix::Result<()> {
+    // SAFETY: plain socket(2); the descriptor is new and moved straight into an OwnedFd.
+    let sock = unsafe {
+        let fd = Errno::result(libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0))?;
+        OwnedFd::from_raw_fd(fd)
+    };
+    // SAFETY: ifreq is plain data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write `req`, a valid ifreq that outlives the calls.
+    unsafe {
+        Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req))?;
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! The typed channel between the runtime (parent) and the container's init (child).
+//!
+//! A `SOCK_SEQPACKET` socketpair keeps message boundaries, so each `send` is one JSON
+//! document and nothing is ever split on spaces. A file descriptor (the pty master) can
+//! ride along with a message as `SCM_RIGHTS`. Both ends are close-on-exec: when the init
+//! execs the user's process successfully its end closes and the parent reads end-of-file,
+//! which is how a successful exec is told apart from an `ExecFailed` message.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::cmsg_space;
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+use serde::{Deserialize, Serialize};
+
+/// Every message that crosses the channel. See `process::launch` for the protocol.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Message {
+    /// child -> parent: namespaces, rootfs and hostname are set up; the init waits for `Start`.
+    /// When the process has a terminal, the pty master travels with this message.
+    Ready,
+    /// parent -> child: the cgroup is joined and limited; exec the user's process.
+    Start,
+    /// child -> parent: a setup step failed; the init exits without running user code.
+    InitFailed { step: String, message: String },
+    /// child -> parent: execve of the user's process failed.
+    ExecFailed { program: String, failure: ExecFailure },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ExecFailure {
+    NotFound,
+    NotExecutable,
+    Other(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("creating the runtime<->init socketpair: {0}")]
+    Create(nix::Error),
+    #[error("sending {what} to the container init: {source}")]
+    Send { what: &'static str, source: nix::Error },
+    #[error("receiving from the container init: {0}")]
+    Recv(nix::Error),
+    #[error("malformed message on the runtime<->init channel: {0}")]
+    Decode(serde_json::Error),
+    #[error("the container init exited before reporting {expected}")]
+    Closed { expected: &'static str },
+    #[error("unexpected message from the container init: {got:?} (expected {expected})")]
+    Unexpected { got: Box<Message>, expected: &'static str },
+}
+
+/// One end of the channel.
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// Largest message we accept; error texts are the only variable part.
+const MAX_MESSAGE: usize = 64 * 1024;
+
+impl Channel {
+    /// A connected pair: (parent's end, child's end).
+    pub fn pair() -> Result<(Channel, Channel), ChannelError> {
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(ChannelError::Create)?;
+        Ok((Channel { fd: a }, Channel { fd: b }))
+    }
+
+    pub fn send(&self, msg: &Message) -> Result<(), ChannelError> {
+        self.send_with_fd(msg, None)
+    }
+
+    pub fn send_with_fd(&self, msg: &Message, fd: Option<RawFd>) -> Result<(), ChannelError> {
+        let what = message_name(msg);
+        let bytes = serde_json::to_vec(msg).expect("channel messages always serialize");
+        let iov = [IoSlice::new(&bytes)];
+        let fds = fd.map(|fd| [fd]);
+        let cmsgs: Vec<ControlMessage> = fds.iter().map(|f| ControlMessage::ScmRights(f)).collect();
+        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::empty(), None)
+            .map_err(|source| ChannelError::Send { what, source })?;
+        Ok(())
+    }
+
+    /// The next message and the file descriptor sent with it; `None` at end-of-file.
+    pub fn recv(&self) -> Result<Option<(Message, Option<OwnedFd>)>, ChannelError> {
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        let mut cmsg_buf = cmsg_space!([RawFd; 1]);
+        let (len, fd) = loop {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg_buf),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(r) => {
+                    let mut fd = None;
+                    for cmsg in r.cmsgs().map_err(ChannelError::Recv)? {
+                        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                            // SAFETY: the kernel just installed these descriptors in our table
+                            // and nothing else owns them.
+                            fd = fds.first().map(|&f| unsafe { OwnedFd::from_raw_fd(f) });
+                        }
+                    }
+                    break (r.bytes, fd);
+                }
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(ChannelError::Recv(e)),
+            }
+        };
+        if len == 0 {
+            return Ok(None);
+        }
+        let msg = serde_json::from_slice(&buf[..len]).map_err(ChannelError::Decode)?;
+        Ok(Some((msg, fd)))
+    }
+
+    pub fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+fn message_name(msg: &Message) -> &'static str {
+    match msg {
+        Message::Ready => "Ready",
+        Message::Start => "Start",
+        Message::InitFailed { .. } => "InitFailed",
+        Message::ExecFailed { .. } => "ExecFailed",
+    }
+}

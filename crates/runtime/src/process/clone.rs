@@ -1,0 +1,100 @@
+//! Creating the container's init with `clone3` (fork semantics, no new stack).
+//!
+//! We clone the running process instead of re-executing `/proc/self/exe` (see DESIGN.md):
+//! the child keeps running our Rust code in its new namespaces. With fork semantics
+//! (no stack given) the child continues on a copy of the parent's stack, so the call
+//! returns twice like `fork`. That is only sound while the process is single-threaded,
+//! which [`ensure_single_threaded`] checks.
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use nix::errno::Errno;
+use nix::sched::CloneFlags;
+use nix::unistd::Pid;
+
+use crate::error::{Error, Result};
+
+/// `struct clone_args` from `<linux/sched.h>` (the version 2 layout, with `cgroup`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+pub enum Cloned {
+    Parent { child: Pid, joined_cgroup: bool },
+    Child,
+}
+
+/// Clones the calling process into new namespaces, and straight into `cgroup` (a cgroup v2
+/// directory) when the kernel supports `CLONE_INTO_CGROUP`, so the child never runs outside it.
+pub fn clone_child(flags: CloneFlags, cgroup: Option<BorrowedFd>) -> Result<Cloned> {
+    ensure_single_threaded()?;
+    let mut args = CloneArgs {
+        flags: flags.bits() as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
+    // SAFETY: clone3 without a stack behaves like fork: the child gets a copy of our address
+    // space and returns here. The process is single-threaded (checked above), so no lock can
+    // be held by a thread that does not exist in the child.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match Errno::result(ret) {
+        Ok(0) => Ok(Cloned::Child),
+        Ok(pid) => Ok(Cloned::Parent { child: Pid::from_raw(pid as i32), joined_cgroup: cgroup.is_some() }),
+        // Older kernels (< 5.3) lack clone3, < 5.7 lack CLONE_INTO_CGROUP: clone without it;
+        // the parent then moves the child before releasing it.
+        Err(Errno::ENOSYS) | Err(Errno::E2BIG) | Err(Errno::EINVAL) => legacy_clone(flags),
+        Err(e) => Err(Error::Sys { op: "clone3", source: e }),
+    }
+}
+
+fn legacy_clone(flags: CloneFlags) -> Result<Cloned> {
+    // SAFETY: as above; clone with a null stack has fork semantics.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    match Errno::result(ret).map_err(Error::sys("clone"))? {
+        0 => Ok(Cloned::Child),
+        pid => Ok(Cloned::Parent { child: Pid::from_raw(pid as i32), joined_cgroup: false }),
+    }
+}
+
+fn ensure_single_threaded() -> Result<()> {
+    let threads = std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(1);
+    if threads > 1 {
+        return Err(Error::MultiThreaded(threads));
+    }
+    Ok(())
+}

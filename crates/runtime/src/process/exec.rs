@@ -1,0 +1,84 @@
+//! The last step of the init: find the program on the container's PATH and exec it.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::unistd::execve;
+
+use super::channel::ExecFailure;
+
+/// Docker's PATH when the spec's environment has none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Replaces this process with `args[0]`, looked up on `PATH` from `env` when it has no `/`.
+/// Returns only on failure.
+pub fn exec(args: &[String], env: &[String]) -> (String, ExecFailure) {
+    let program = args[0].clone();
+    match try_exec(&program, args, env) {
+        Ok(never) => match never {},
+        Err(failure) => (program, failure),
+    }
+}
+
+fn try_exec(program: &str, args: &[String], env: &[String]) -> Result<Infallible, ExecFailure> {
+    let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    let resolved = find_executable(program, path_var)?;
+    let cstr = |s: &str| CString::new(s).map_err(|_| ExecFailure::Other(format!("{s:?} contains a NUL byte")));
+    let path = cstr(&resolved)?;
+    let argv = args.iter().map(|a| cstr(a)).collect::<Result<Vec<_>, _>>()?;
+    let envp = env.iter().map(|e| cstr(e)).collect::<Result<Vec<_>, _>>()?;
+    Err(match execve(&path, &argv, &envp) {
+        Err(Errno::ENOENT) => ExecFailure::NotFound,
+        Err(Errno::EACCES) | Err(Errno::ENOEXEC) | Err(Errno::EISDIR) => ExecFailure::NotExecutable,
+        Err(e) => ExecFailure::Other(e.desc().to_string()),
+        Ok(never) => match never {},
+    })
+}
+
+/// The first executable `dir/program` on `path_var`, as execvp finds it. A file that exists
+/// but cannot be executed is reported as such only if no later directory has an executable.
+pub fn find_executable(program: &str, path_var: &str) -> Result<String, ExecFailure> {
+    if program.contains('/') {
+        return Ok(program.to_string());
+    }
+    let mut saw_non_executable = false;
+    for dir in path_var.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = Path::new(dir).join(program);
+        if let Ok(meta) = std::fs::metadata(&candidate) {
+            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+                return Ok(candidate.to_string_lossy().into_owned());
+            }
+            saw_non_executable = true;
+        }
+    }
+    Err(if saw_non_executable { ExecFailure::NotExecutable } else { ExecFailure::NotFound })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_with_a_slash_is_taken_as_it_is() {
+        assert_eq!(find_executable("./x", "/nowhere").unwrap(), "./x");
+    }
+
+    #[test]
+    fn searches_path_in_order() {
+        assert_eq!(find_executable("sh", "/nonexistent:/bin").unwrap(), "/bin/sh");
+    }
+
+    #[test]
+    fn missing_is_not_found() {
+        assert!(matches!(find_executable("no-such-program-x", "/bin"), Err(ExecFailure::NotFound)));
+    }
+
+    #[test]
+    fn a_plain_file_is_not_executable() {
+        assert!(matches!(find_executable("passwd", "/etc"), Err(ExecFailure::NotExecutable)));
+    }
+}

@@ -1,0 +1,103 @@
+//! The container's init: runs in the cloned child, in its new namespaces, and ends in the
+//! user's process (or in `_exit` after reporting what failed). Each step is a small named
+//! function; the comments say why a step sits where it does.
+
+use std::convert::Infallible;
+use std::fmt::Display;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::{chdir, setgid, setgroups, sethostname, setuid, Gid, Uid};
+use oci_spec::runtime::{Process, Spec};
+
+use super::channel::{Channel, Message};
+use super::exec;
+use crate::{namespaces, rootfs, tty};
+
+/// Entry point of the child after clone. Never returns.
+pub fn run(channel: Channel, spec: &Spec, rootfs: &Path, flags: CloneFlags) -> ! {
+    let failure = match init(&channel, spec, rootfs, flags) {
+        Ok(never) => match never {},
+        Err(failure) => failure,
+    };
+    // The parent learns why from the message; if even that fails it sees end-of-file.
+    let _ = channel.send(&failure);
+    exit_now(1)
+}
+
+/// Ends the init without running exit handlers or flushing buffers copied from the runtime.
+fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit only ends the process; nothing of ours runs after it.
+    unsafe { libc::_exit(code) }
+}
+
+fn init(channel: &Channel, spec: &Spec, rootfs: &Path, flags: CloneFlags) -> Result<Infallible, Message> {
+    // Die with the runtime: a foreground `rocker run` that is killed takes its container along
+    // instead of leaving it running unsupervised.
+    step("setting the parent-death signal", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
+    // Device nodes and directories get exactly the modes the spec asks for.
+    umask(Mode::empty());
+    let process = spec.process().as_ref().expect("launch checked that the spec has a process");
+
+    step("setting up the root filesystem", rootfs::setup(spec, rootfs))?;
+    if flags.contains(CloneFlags::CLONE_NEWNET) {
+        step("bringing up the loopback interface", namespaces::loopback_up())?;
+    }
+    if let Some(name) = spec.hostname() {
+        step("setting the hostname", sethostname(name))?;
+    }
+    // After pivot_root, so /dev/ptmx is the container's own devpts instance.
+    let pty = match process.terminal() {
+        Some(true) => Some(step("opening the terminal", tty::open_pty(process.console_size().as_ref()))?),
+        _ => None,
+    };
+
+    let master = pty.as_ref().map(|p| p.master.as_raw_fd());
+    step("reporting readiness", channel.send_with_fd(&Message::Ready, master))?;
+    match channel.recv() {
+        Ok(Some((Message::Start, _))) => {}
+        // The runtime went away or gave up on us: leave without running anything.
+        _ => exit_now(1),
+    }
+
+    // A session of its own: the caller's terminal must not signal the container directly
+    // (the runtime's caller forwards signals), and a pty can only become the controlling
+    // terminal of a session leader.
+    step("starting a new session", nix::unistd::setsid())?;
+    if let Some(pty) = pty {
+        step("attaching the terminal", pty.attach_as_stdio())?;
+    }
+    step("switching user", set_user(process))?;
+    step("changing to the working directory", chdir(process.cwd()))?;
+    umask(Mode::from_bits_truncate(process.user().umask().unwrap_or(0o022)));
+    reset_signals();
+    let env = process.env().clone().unwrap_or_default();
+    let args = process.args().as_deref().expect("launch checked that args are present");
+    let (program, failure) = exec::exec(args, &env);
+    Err(Message::ExecFailed { program, failure })
+}
+
+fn step<T, E: Display>(what: &str, r: Result<T, E>) -> Result<T, Message> {
+    r.map_err(|e| Message::InitFailed { step: what.to_string(), message: e.to_string() })
+}
+
+fn set_user(process: &Process) -> nix::Result<()> {
+    let user = process.user();
+    let groups: Vec<Gid> =
+        user.additional_gids().as_deref().unwrap_or_default().iter().map(|&g| Gid::from_raw(g)).collect();
+    setgroups(&groups)?;
+    setgid(Gid::from_raw(user.gid()))?;
+    setuid(Uid::from_raw(user.uid()))
+}
+
+/// The user's process starts with no blocked signals and default dispositions, whatever the
+/// runtime had: the caller blocks signals to forward them, and Rust ignores SIGPIPE, and
+/// both would survive execve.
+fn reset_signals() {
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    // SAFETY: installing SIG_DFL runs no handler code.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}

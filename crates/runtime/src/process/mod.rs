@@ -1,0 +1,30 @@
+//! From a spec to a running process: the clone, the container's init, and the protocol
+//! between them.
+//!
+//! ```text
+//!  runtime (parent)                               init (child, in new namespaces)
+//!  ----------------                               -------------------------------
+//!  create cgroup, write limits
+//!  clone3(CLONE_NEW*, CLONE_INTO_CGROUP on v2) ---> [starts]
+//!  v1: write the child's pid to cgroup.procs       rootfs: private, bind, mounts, /dev,
+//!     (in parallel with the child's setup)           pivot_root; lo up; hostname
+//!                                                  [terminal: open pty in its own devpts]
+//!                  <------------------------------ Ready (+ pty master as SCM_RIGHTS)
+//!                                                    or InitFailed{step, message} -> exit
+//!  Start ------------------------------------------>
+//!                                                  user, cwd, signals, PATH lookup, execve
+//!                  <------------------------------ end-of-file: exec succeeded (CLOEXEC)
+//!                                                    or ExecFailed{program, failure}
+//!  waitpid(init): exit status -> caller; read OOM kills; remove the cgroup
+//! ```
+//!
+//! The init runs no user code before `Start`, and `Start` is only sent once the child is
+//! in its limited cgroup, so there is no window in which user code runs unlimited.
+
+pub mod channel;
+mod clone;
+mod exec;
+mod init;
+mod launch;
+
+pub use launch::{launch, Container, Exit};

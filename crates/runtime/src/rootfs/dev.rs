@@ -1,0 +1,99 @@
+//! The container's /dev: the device nodes every container gets, the spec's devices, and
+//! the standard symlinks.
+
+use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::sys::stat::{makedev, mknodat, Mode, SFlag};
+use nix::fcntl::AtFlags;
+use nix::unistd::{fchownat, symlinkat, Gid, Uid};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
+
+use super::{resolve, RootfsError};
+
+/// The devices the OCI spec requires in every container: (path, major, minor).
+const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
+const SYMLINKS: [(&str, &str); 6] = [
+    ("/proc/self/fd", "/dev/fd"),
+    ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"),
+    ("/proc/self/fd/2", "/dev/stderr"),
+    ("pts/ptmx", "/dev/ptmx"),
+    ("/proc/kcore", "/dev/core"),
+];
+
+/// Creates the default devices (unless the spec gives its own node at that path), then the
+/// spec's devices, then the symlinks. Runs before pivot_root, with the umask cleared.
+pub fn populate(root: BorrowedFd, devices: &[LinuxDevice]) -> Result<(), RootfsError> {
+    for (path, major, minor) in DEFAULT_DEVICES {
+        if !devices.iter().any(|d| d.path() == Path::new(path)) {
+            create_node(root, Path::new(path), SFlag::S_IFCHR, major, minor, 0o666, None)?;
+        }
+    }
+    for d in devices {
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+            LinuxDeviceType::B => SFlag::S_IFBLK,
+            LinuxDeviceType::P => SFlag::S_IFIFO,
+            LinuxDeviceType::A => {
+                return Err(RootfsError::Unsupported(format!(
+                    "device {} has type 'a', which only cgroup rules may use",
+                    d.path().display()
+                )))
+            }
+        };
+        let owner = (d.uid(), d.gid());
+        create_node(root, d.path(), kind, d.major() as u64, d.minor() as u64, d.file_mode().unwrap_or(0o666), Some(owner))?;
+    }
+    let dev = resolve::open(root, Path::new("/dev"))?;
+    for (target, link) in SYMLINKS {
+        let name = Path::new(link).file_name().expect("constant has a file name");
+        match symlinkat(target, &dev, name) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(RootfsError::sys("symlink", Path::new(link), e)),
+        }
+    }
+    Ok(())
+}
+
+fn create_node(
+    root: BorrowedFd,
+    path: &Path,
+    kind: SFlag,
+    major: u64,
+    minor: u64,
+    mode: u32,
+    owner: Option<(Option<u32>, Option<u32>)>,
+) -> Result<(), RootfsError> {
+    let parent = path.parent().unwrap_or(Path::new("/dev"));
+    let name = path.file_name().ok_or_else(|| RootfsError::sys("mknod", path, Errno::EINVAL))?;
+    let dir = resolve::mkdir_all(root, parent)?;
+    match mknodat(&dir, name, kind, Mode::from_bits_truncate(mode), makedev(major, minor)) {
+        Ok(()) => {}
+        // Already there, e.g. an image that ships /dev nodes: keep it.
+        Err(Errno::EEXIST) => return Ok(()),
+        Err(e) => return Err(RootfsError::sys("mknod", path, e)),
+    }
+    if let Some((uid, gid)) = owner {
+        if uid.is_some() || gid.is_some() {
+            fchownat(
+                &dir,
+                name,
+                uid.map(Uid::from_raw),
+                gid.map(Gid::from_raw),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| RootfsError::sys("chown", &PathBuf::from(path), e))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! The container's root filesystem, built inside its new mount namespace by the init.
+//!
+//! Order matters and each step says why it is where it is:
+//! 1. every mount private, so nothing we do propagates to the host (and pivot_root accepts it);
+//! 2. the rootfs bind-mounted onto itself, so it is a mount point even when it is a plain
+//!    directory (the course's "pivot_root: invalid argument");
+//! 3. the spec's mounts, /dev's nodes and symlinks, resolved inside the rootfs;
+//! 4. pivot_root(".", "."), then the old root detached: no `.pivot_root` left in the rootfs;
+//! 5. masked and read-only paths, a read-only root, the requested propagation.
+
+mod dev;
+mod mounts;
+mod paths;
+mod resolve;
+
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{open, OFlag};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::Mode;
+use nix::unistd::{chdir, pivot_root};
+use oci_spec::runtime::Spec;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error("{op} {path}: {source}")]
+    Sys {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl RootfsError {
+    fn sys(op: &'static str, path: &Path, source: nix::Error) -> RootfsError {
+        RootfsError::Sys { op, path: path.to_path_buf(), source }
+    }
+}
+
+/// Builds the container's root at `rootfs` and makes it `/`. Runs in the init, in its new
+/// mount namespace, before any user code.
+pub fn setup(spec: &Spec, rootfs: &Path) -> Result<(), RootfsError> {
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .map_err(|e| RootfsError::sys("make private", Path::new("/"), e))?;
+    mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| RootfsError::sys("bind mount", rootfs, e))?;
+
+    let root = open(rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| RootfsError::sys("open", rootfs, e))?;
+    let root = root.as_fd();
+    let mut dev_is_ours = false;
+    for m in spec.mounts().as_deref().unwrap_or_default() {
+        mounts::mount_in_root(root, m)?;
+        dev_is_ours |= m.destination() == Path::new("/dev") && m.typ().as_deref() == Some("tmpfs");
+    }
+    let linux = spec.linux().as_ref();
+    if dev_is_ours {
+        dev::populate(root, linux.and_then(|l| l.devices().as_deref()).unwrap_or_default())?;
+    }
+    if let Some(cwd) = spec.process().as_ref().map(|p| p.cwd()) {
+        // Docker creates a missing working directory rather than failing.
+        resolve::mkdir_all(root, cwd)?;
+    }
+
+    pivot(rootfs)?;
+
+    if let Some(l) = linux {
+        paths::mask(l.masked_paths().as_deref().unwrap_or_default())?;
+        paths::make_readonly(l.readonly_paths().as_deref().unwrap_or_default())?;
+    }
+    if spec.root().as_ref().is_some_and(|r| r.readonly().unwrap_or(false)) {
+        paths::remount_readonly(Path::new("/"), MsFlags::empty())?;
+    }
+    if let Some(p) = linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        let o = mounts::parse_options(&[p.to_string()]);
+        mount(None::<&str>, "/", None::<&str>, o.propagation | MsFlags::MS_REC, None::<&str>)
+            .map_err(|e| RootfsError::sys("set rootfs propagation of", Path::new("/"), e))?;
+    }
+    Ok(())
+}
+
+/// Swaps `/` for `rootfs`. With both arguments ".", the old root ends up stacked under the
+/// new one at `/`, and a lazy unmount of "." removes it without a directory to put it in.
+fn pivot(rootfs: &Path) -> Result<(), RootfsError> {
+    chdir(rootfs).map_err(|e| RootfsError::sys("chdir", rootfs, e))?;
+    pivot_root(".", ".").map_err(|e| RootfsError::sys("pivot_root", rootfs, e))?;
+    // The old root must not propagate the unmount anywhere, whatever the host had.
+    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>)
+        .map_err(|e| RootfsError::sys("make slave", Path::new("/"), e))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(|e| RootfsError::sys("unmount old root", Path::new("/"), e))?;
+    chdir("/").map_err(|e| RootfsError::sys("chdir", Path::new("/"), e))
+}
