@@ -229,8 +229,13 @@ exec </dev/null >/dev/console 2>&1
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o nosuid,noexec,ptmxmode=0666,mode=0620 devpts /dev/pts
 mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /dev/shm
-mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /tmp
-mount -t tmpfs -o nosuid,nodev,mode=0755 tmpfs /run
+# Fresh tmpfs mounts for /tmp and /run, keeping what --file put there.
+for d in /tmp /run; do
+  mkdir /.mnt && mount -t tmpfs -o nosuid,nodev tmpfs /.mnt &&
+    cp -a "$d/." /.mnt/ && rm -rf "$d" && mkdir "$d" && mount --move /.mnt "$d" && rmdir /.mnt
+done
+chmod 1777 /tmp
+chmod 0755 /run
 # Like systemd: cgroup2 only, with nsdelegate. Controllers are left to PROGRAM.
 mount -t cgroup2 -o nosuid,nodev,noexec,nsdelegate cgroup2 /sys/fs/cgroup
 
@@ -318,5 +323,6 @@ fi
   cat "$tmp/qemu.err"
   echo "--- last console lines:"
   tail -n 30 "$tmp/console.log" | tr -d '\r'
+  echo "--- (ROCKER_VM_DEBUG=1 shows the whole console, without 'quiet')"
 } >&2
 exit 125
