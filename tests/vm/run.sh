@@ -155,7 +155,7 @@ shift
 if [[ $prog == */* ]]; then
   prog=$(abspath "$prog")
   add_path "$prog"
-elif ! "$busybox" --list | grep -qxF -- "$prog"; then
+elif ! grep -qxF -- "$prog" <<<"$("$busybox" --list)"; then
   p=$(command -v -- "$prog" || true)
   [[ $p == /* ]] || fail "PROGRAM not found: $prog"
   add_path "$p"
@@ -306,7 +306,7 @@ building=0
 } | tee "$tmp/console.log" | filter &
 vm_job=$!
 wait "$vm_job" || true
-qemu_rc=$(cat "$tmp/qemu.rc")
+qemu_rc=$(cat "$tmp/qemu.rc" 2>/dev/null || echo unknown)
 
 if [ -s "$tmp/rc" ]; then
   exit "$(cat "$tmp/rc")"

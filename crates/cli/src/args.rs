@@ -21,7 +21,8 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 // Docker's -h is --hostname, so help is --help only.
-#[command(disable_help_flag = true)]
+// As with Docker's flags, a repeated option takes its last value.
+#[command(disable_help_flag = true, args_override_self = true)]
 pub struct RunArgs {
     /// Keep stdin attached to the container
     #[arg(short = 'i', long)]
@@ -33,10 +34,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR", required = true)]
     pub rootfs: PathBuf,
     /// Number of CPUs (fractions allowed, 0.5 is half a CPU)
-    #[arg(long, value_parser = parse_cpus)]
+    #[arg(long, value_parser = parse_cpus, allow_negative_numbers = true)]
     pub cpus: Option<f64>,
     /// Memory limit: 64m, 1g, 512k; a bare number means MiB
-    #[arg(short = 'm', long, value_parser = parse_memory)]
+    #[arg(short = 'm', long, value_parser = parse_memory, allow_negative_numbers = true)]
     pub memory: Option<u64>,
     /// Maximum number of processes (-1 or 0: unlimited)
     #[arg(long, allow_negative_numbers = true)]
@@ -66,7 +67,7 @@ pub struct RunArgs {
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
     /// The command and its arguments
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
 
