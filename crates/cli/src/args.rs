@@ -107,13 +107,11 @@ pub fn normalize(args: Vec<String>) -> Vec<String> {
         out.extend(iter);
         return out;
     };
-    let takes_value = |long: &str| {
-        sub.get_arguments().any(|a| a.get_long() == Some(long) && a.get_action().takes_values())
-    };
+    let takes_value =
+        |long: &str| sub.get_arguments().any(|a| a.get_long() == Some(long) && a.get_action().takes_values());
     let is_long = |name: &str| sub.get_arguments().any(|a| a.get_long() == Some(name));
-    let short_takes_value = |c: char| {
-        sub.get_arguments().any(|a| a.get_short() == Some(c) && a.get_action().takes_values())
-    };
+    let short_takes_value =
+        |c: char| sub.get_arguments().any(|a| a.get_short() == Some(c) && a.get_action().takes_values());
     while let Some(arg) = iter.next() {
         if arg == "--" || !arg.starts_with('-') || arg == "-" {
             out.push(arg);
@@ -130,7 +128,8 @@ pub fn normalize(args: Vec<String>) -> Vec<String> {
         } else {
             // A short cluster like -it or -m64: only a value-taking last letter takes the next arg.
             body.len() == 1 && body.chars().next().is_some_and(short_takes_value)
-                || body.chars().last().is_some_and(short_takes_value) && body.chars().all(|c| c.is_ascii_alphabetic())
+                || body.chars().last().is_some_and(short_takes_value)
+                    && body.chars().all(|c| c.is_ascii_alphabetic())
         };
         match (long, dashes, body.split_once('=')) {
             (true, 1, _) => out.push(format!("-{arg}")),
@@ -176,8 +175,20 @@ mod tests {
     #[test]
     fn docker_spellings_parse() {
         let cli = Cli::try_parse_from(norm(&[
-            "rocker", "run", "-it", "--rootfs", "/r", "--cpus", "0.5", "-m", "64m", "--pids-limit", "50",
-            "--hostname", "box", "/bin/sh",
+            "rocker",
+            "run",
+            "-it",
+            "--rootfs",
+            "/r",
+            "--cpus",
+            "0.5",
+            "-m",
+            "64m",
+            "--pids-limit",
+            "50",
+            "--hostname",
+            "box",
+            "/bin/sh",
         ]))
         .unwrap();
         let Command::Run(r) = cli.command;

@@ -19,7 +19,12 @@ fn fails(cg: &TestCgroup, args: &[&str], code: i32, needle: &str) {
 #[test]
 fn a_missing_rootfs_is_an_engine_error() {
     let cg = TestCgroup::new();
-    fails(&cg, &["--rootfs", "/nonexistent/rocker-rootfs", "/bin/sh"], 125, "rootfs /nonexistent/rocker-rootfs: does not exist");
+    fails(
+        &cg,
+        &["--rootfs", "/nonexistent/rocker-rootfs", "/bin/sh"],
+        125,
+        "rootfs /nonexistent/rocker-rootfs: does not exist",
+    );
 }
 
 #[test]

@@ -33,13 +33,23 @@ fn a_process_above_the_memory_limit_is_oom_killed_and_reported() {
     let _turn = serial();
     let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
     // PID 1 itself holds 100 MiB in a shell variable.
-    let r = sh(&cg, rootfs.path(), &["-m", "32m"], "x=$(head -c 104857600 /dev/zero | tr '\\0' a); echo survived ${#x}");
+    let r = sh(
+        &cg,
+        rootfs.path(),
+        &["-m", "32m"],
+        "x=$(head -c 104857600 /dev/zero | tr '\\0' a); echo survived ${#x}",
+    );
     assert_eq!(r.code, 137, "stdout {} stderr {}", r.stdout, r.stderr);
     assert!(!r.stdout.contains("survived"));
     assert!(r.stderr.contains("ran out of memory") && r.stderr.contains("32 MiB"), "{}", r.stderr);
 
     // Below the limit nothing happens.
-    let r = sh(&cg, rootfs.path(), &["-m", "64"], "x=$(head -c 8388608 /dev/zero | tr '\\0' a); echo survived ${#x}");
+    let r = sh(
+        &cg,
+        rootfs.path(),
+        &["-m", "64"],
+        "x=$(head -c 8388608 /dev/zero | tr '\\0' a); echo survived ${#x}",
+    );
     assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "survived 8388608\n", ""));
 }
 
@@ -49,7 +59,8 @@ fn the_pids_limit_stops_a_fork_loop() {
     let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
     // The loop runs in a child shell, which dies when fork fails; PID 1 then counts the
     // processes with a glob, since a new process for ls could not start either.
-    let script = "sh -c 'while :; do sleep 30 & done' 2>/dev/null; echo loop-exit=$?; set -- /proc/[0-9]*; echo $#";
+    let script =
+        "sh -c 'while :; do sleep 30 & done' 2>/dev/null; echo loop-exit=$?; set -- /proc/[0-9]*; echo $#";
     let r = sh(&cg, rootfs.path(), &["--pids-limit", "10"], script);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
@@ -86,8 +97,21 @@ fn cpu_shares_and_cpuset_reach_the_cgroup() {
     let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
     // -i keeps stdin attached, so the container waits until we close it.
     let mut c = std::process::Command::new(ROCKER);
-    c.arg("run").arg("-i").arg("--cgroup-parent").arg(&cg.name).arg("--rootfs").arg(rootfs.path())
-        .args(["--cpu-shares", "512", "--cpuset-cpus", "0", "/bin/sh", "-c", "grep Cpus_allowed_list /proc/self/status; echo ready; read x; true"])
+    c.arg("run")
+        .arg("-i")
+        .arg("--cgroup-parent")
+        .arg(&cg.name)
+        .arg("--rootfs")
+        .arg(rootfs.path())
+        .args([
+            "--cpu-shares",
+            "512",
+            "--cpuset-cpus",
+            "0",
+            "/bin/sh",
+            "-c",
+            "grep Cpus_allowed_list /proc/self/status; echo ready; read x; true",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped());
     let mut child = c.spawn().unwrap();
@@ -100,7 +124,9 @@ fn cpu_shares_and_cpuset_reach_the_cgroup() {
     assert_eq!(line, "ready\n");
 
     let dirs = cg.children();
-    let read = |file: &str| dirs.iter().find_map(|d| std::fs::read_to_string(d.join(file)).ok()).map(|s| s.trim().to_string());
+    let read = |file: &str| {
+        dirs.iter().find_map(|d| std::fs::read_to_string(d.join(file)).ok()).map(|s| s.trim().to_string())
+    };
     if cgroup_v2() {
         assert_eq!(dirs.len(), 1, "{dirs:?}");
         // runc's conversion of 512 shares.
@@ -121,8 +147,23 @@ fn limits_are_written_where_the_container_runs() {
     let _turn = serial();
     let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
     let mut c = std::process::Command::new(ROCKER);
-    c.arg("run").arg("-i").arg("--cgroup-parent").arg(&cg.name).arg("--rootfs").arg(rootfs.path())
-        .args(["--cpus", "1.5", "-m", "48m", "--pids-limit", "77", "/bin/sh", "-c", "echo ready; read x; true"])
+    c.arg("run")
+        .arg("-i")
+        .arg("--cgroup-parent")
+        .arg(&cg.name)
+        .arg("--rootfs")
+        .arg(rootfs.path())
+        .args([
+            "--cpus",
+            "1.5",
+            "-m",
+            "48m",
+            "--pids-limit",
+            "77",
+            "/bin/sh",
+            "-c",
+            "echo ready; read x; true",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped());
     let mut child = c.spawn().unwrap();
@@ -130,7 +171,9 @@ fn limits_are_written_where_the_container_runs() {
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert_eq!(line, "ready\n");
     let dirs = cg.children();
-    let read = |file: &str| dirs.iter().find_map(|d| std::fs::read_to_string(d.join(file)).ok()).map(|s| s.trim().to_string());
+    let read = |file: &str| {
+        dirs.iter().find_map(|d| std::fs::read_to_string(d.join(file)).ok()).map(|s| s.trim().to_string())
+    };
     if cgroup_v2() {
         assert_eq!(read("cpu.max").as_deref(), Some("150000 100000"));
         assert_eq!(read("memory.max").as_deref(), Some("50331648"));

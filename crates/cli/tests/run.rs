@@ -42,7 +42,12 @@ fn every_namespace_is_new() {
 #[test]
 fn the_network_namespace_holds_only_lo_and_it_is_up() {
     let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
-    let r = sh(&cg, rootfs.path(), &[], "ls /sys/class/net; ip -o link show lo; ping -c1 -W2 127.0.0.1 >/dev/null && echo ping-ok");
+    let r = sh(
+        &cg,
+        rootfs.path(),
+        &[],
+        "ls /sys/class/net; ip -o link show lo; ping -c1 -W2 127.0.0.1 >/dev/null && echo ping-ok",
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mut lines = r.stdout.lines();
     assert_eq!(lines.next(), Some("lo"));
@@ -100,7 +105,8 @@ fn the_command_is_looked_up_on_path_inside_the_rootfs() {
     let dir = rootfs.path().join("usr/local/bin");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("hello-rootfs"), "#!/bin/sh\necho from-rootfs \"$@\"\n").unwrap();
-    std::fs::set_permissions(dir.join("hello-rootfs"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir.join("hello-rootfs"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
     let r = output(rocker_run(&cg, rootfs.path(), &["hello-rootfs", "x  y"]));
     assert_eq!(r.stdout, "from-rootfs x  y\n", "{}", r.stderr);
     assert_eq!(r.code, 0);
@@ -113,7 +119,10 @@ fn dev_has_the_standard_nodes_and_nothing_of_the_host() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let parts: Vec<&str> = r.stdout.split("---\n").collect();
     let names: Vec<&str> = parts[0].lines().collect();
-    for n in ["null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue", "fd", "stdin", "stdout", "stderr", "ptmx"] {
+    for n in [
+        "null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue", "fd", "stdin", "stdout",
+        "stderr", "ptmx",
+    ] {
         assert!(names.contains(&n), "/dev lacks {n}: {names:?}");
     }
     for host_only in ["vda", "sda", "kmsg", "mem", "loop0"] {
@@ -129,7 +138,11 @@ fn proc_sys_and_special_mounts_have_the_right_options() {
     let r = sh(&cg, rootfs.path(), &[], "cat /proc/self/mounts");
     assert_eq!(r.code, 0, "{}", r.stderr);
     let opts = |dest: &str| -> (String, String) {
-        let line = r.stdout.lines().find(|l| l.split(' ').nth(1) == Some(dest)).unwrap_or_else(|| panic!("{dest} not mounted:\n{}", r.stdout));
+        let line = r
+            .stdout
+            .lines()
+            .find(|l| l.split(' ').nth(1) == Some(dest))
+            .unwrap_or_else(|| panic!("{dest} not mounted:\n{}", r.stdout));
         let f: Vec<&str> = line.split(' ').collect();
         (f[2].to_string(), f[3].to_string())
     };
@@ -149,7 +162,14 @@ fn proc_sys_and_special_mounts_have_the_right_options() {
     assert_eq!(opts("/dev/mqueue").0, "mqueue");
     // No host filesystem other than the rootfs itself is visible.
     let host_root_dev = r.stdout.lines().next().unwrap().split(' ').next().unwrap().to_string();
-    let others: Vec<&str> = r.stdout.lines().skip(1).filter(|l| l.starts_with(&host_root_dev) && !host_root_dev.is_empty() && l.split(' ').nth(2) != Some("proc")).collect();
+    let others: Vec<&str> = r
+        .stdout
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            l.starts_with(&host_root_dev) && !host_root_dev.is_empty() && l.split(' ').nth(2) != Some("proc")
+        })
+        .collect();
     assert!(others.is_empty(), "host mounts visible: {others:?}");
     // The spec's masked paths are hidden.
     let r = sh(&cg, rootfs.path(), &[], "wc -c < /proc/keys; ls /sys/firmware | wc -l");
@@ -162,7 +182,10 @@ fn nothing_is_left_in_the_rootfs_or_the_host_mount_table() {
     let r = sh(&cg, rootfs.path(), &[], "ls -a /");
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stdout.contains(".pivot_root"), "{}", r.stdout);
-    let entries: Vec<String> = std::fs::read_dir(rootfs.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let entries: Vec<String> = std::fs::read_dir(rootfs.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     assert!(!entries.iter().any(|e| e.starts_with('.')), "{entries:?}");
     assert!(mounts_under(rootfs.path()).is_empty());
 }
@@ -172,8 +195,13 @@ fn pivot_root_works_when_the_hosts_root_is_shared() {
     // A private mount namespace whose root is shared stands in for a systemd host.
     let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
     let mut c = Command::new("unshare");
-    c.args(["--mount", "--propagation", "shared", "--"]).arg(ROCKER).arg("run")
-        .arg("--cgroup-parent").arg(&cg.name).arg("--rootfs").arg(rootfs.path())
+    c.args(["--mount", "--propagation", "shared", "--"])
+        .arg(ROCKER)
+        .arg("run")
+        .arg("--cgroup-parent")
+        .arg(&cg.name)
+        .arg("--rootfs")
+        .arg(rootfs.path())
         .args(["/bin/sh", "-c", "echo pivoted"]);
     let r = output(c);
     assert_eq!(r.stdout, "pivoted\n", "{}", r.stderr);
@@ -225,7 +253,8 @@ fn output_can_be_redirected_to_a_file() {
 fn signals_to_rocker_reach_the_containers_pid_1() {
     let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
     for (sig, name) in [(libc::SIGTERM, "TERM"), (libc::SIGINT, "INT"), (libc::SIGHUP, "HUP")] {
-        let script = format!("trap 'echo got {name}; exit 42' {name}; echo ready; while :; do sleep 0.05; done");
+        let script =
+            format!("trap 'echo got {name}; exit 42' {name}; echo ready; while :; do sleep 0.05; done");
         let mut c = rocker_run(&cg, rootfs.path(), &["/bin/sh", "-c", &script]);
         c.stdout(Stdio::piped());
         let mut child = c.spawn().unwrap();

@@ -64,8 +64,11 @@ pub fn run(req: &RunRequest) -> Result<Outcome, EngineError> {
     if !req.interactive {
         detach_stdin()?;
     }
-    let bundle = std::env::current_dir()
-        .map_err(|source| EngineError::Io { what: "reading", path: ".".into(), source })?;
+    let bundle = std::env::current_dir().map_err(|source| EngineError::Io {
+        what: "reading",
+        path: ".".into(),
+        source,
+    })?;
 
     let signals = signals::block()?;
     let mut container = launch(&spec, &bundle)?;
@@ -82,8 +85,11 @@ pub fn run(req: &RunRequest) -> Result<Outcome, EngineError> {
 
 /// Without `-i` the container reads nothing, as with Docker: its stdin is /dev/null.
 fn detach_stdin() -> Result<(), EngineError> {
-    let null = std::fs::File::open("/dev/null")
-        .map_err(|source| EngineError::Io { what: "opening", path: "/dev/null".into(), source })?;
+    let null = std::fs::File::open("/dev/null").map_err(|source| EngineError::Io {
+        what: "opening",
+        path: "/dev/null".into(),
+        source,
+    })?;
     nix::unistd::dup2_stdin(null).map_err(EngineError::sys("redirecting stdin"))
 }
 
@@ -99,8 +105,8 @@ fn supervise(
     let stdout = std::io::stdout();
     let mut status = None;
     loop {
-        if status.is_some() && pty.is_none() {
-            return Ok(status.expect("checked"));
+        if let (Some(done), None) = (status, &pty) {
+            return Ok(done);
         }
         let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
         if let Some(p) = &pty {

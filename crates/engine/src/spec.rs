@@ -1,9 +1,9 @@
 //! The OCI spec for a `rocker run`: the user's flags on top of Docker's defaults.
 
 use oci_spec::runtime::{
-    BoxBuilder, LinuxBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder,
-    LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder,
-    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    BoxBuilder, LinuxBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec,
+    SpecBuilder, UserBuilder,
 };
 
 use crate::error::EngineError;
@@ -50,7 +50,9 @@ pub fn build(req: &RunRequest, ctx: &Context) -> Result<Spec, EngineError> {
         .cwd(cwd)
         .user(UserBuilder::default().uid(0u32).gid(0u32).build().map_err(invalid)?);
     if let Some((rows, cols)) = ctx.console_size.filter(|_| req.tty) {
-        process = process.console_size(BoxBuilder::default().height(rows as u64).width(cols as u64).build().map_err(invalid)?);
+        process = process.console_size(
+            BoxBuilder::default().height(rows as u64).width(cols as u64).build().map_err(invalid)?,
+        );
     }
 
     let namespaces = [
@@ -88,11 +90,8 @@ pub fn build(req: &RunRequest, ctx: &Context) -> Result<Spec, EngineError> {
 /// which replace a default of the same name. `-e NAME` alone takes NAME from rocker's own
 /// environment, and is dropped if rocker has none.
 fn environment(req: &RunRequest, hostname: &str) -> Vec<String> {
-    let mut env = vec![
-        format!("PATH={DEFAULT_PATH}"),
-        format!("HOSTNAME={hostname}"),
-        "HOME=/root".to_string(),
-    ];
+    let mut env =
+        vec![format!("PATH={DEFAULT_PATH}"), format!("HOSTNAME={hostname}"), "HOME=/root".to_string()];
     if req.tty {
         env.push("TERM=xterm".to_string());
     }
@@ -164,7 +163,12 @@ fn default_mounts() -> Result<Vec<Mount>, EngineError> {
     Ok(vec![
         m("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         m("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
-        m("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])?,
+        m(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        )?,
         m("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"])?,
         m("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
         m("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])?,

@@ -11,7 +11,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     #[error("invalid container spec: {0}")]
     InvalidSpec(String),
-    #[error("the runtime has {0} threads; a container init can only be cloned from a single-threaded process")]
+    #[error(
+        "the runtime has {0} threads; a container init can only be cloned from a single-threaded process"
+    )]
     MultiThreaded(usize),
     #[error("rootfs {path}: {reason}")]
     Rootfs { path: PathBuf, reason: String },

@@ -27,9 +27,7 @@ pub fn clone_flags(spec: &Spec) -> Result<CloneFlags> {
             LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
             LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
             LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-            other => {
-                return Err(Error::InvalidSpec(format!("the {other:?} namespace is not supported yet")))
-            }
+            other => return Err(Error::InvalidSpec(format!("the {other:?} namespace is not supported yet"))),
         };
     }
     if !flags.contains(CloneFlags::CLONE_NEWNS) {

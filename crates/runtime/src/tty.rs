@@ -27,12 +27,8 @@ pub fn open_pty(size: Option<&ConsoleSize>) -> nix::Result<Pty> {
     let slave = open(name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, Mode::empty())?;
     let master: OwnedFd = master.into();
     if let Some(size) = size {
-        let ws = Winsize {
-            ws_row: size.height() as u16,
-            ws_col: size.width() as u16,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
+        let ws =
+            Winsize { ws_row: size.height() as u16, ws_col: size.width() as u16, ws_xpixel: 0, ws_ypixel: 0 };
         // SAFETY: TIOCSWINSZ reads a Winsize from a valid pointer.
         unsafe { set_winsize(slave.as_raw_fd(), &ws) }?;
     }

@@ -95,7 +95,10 @@ impl TestCgroup {
 
     /// This parent's directory in every mounted hierarchy (whether or not it exists yet).
     pub fn dirs(&self) -> Vec<PathBuf> {
-        hierarchies().into_iter().map(|(mount, own)| mount.join(own.trim_start_matches('/')).join(&self.name)).collect()
+        hierarchies()
+            .into_iter()
+            .map(|(mount, own)| mount.join(own.trim_start_matches('/')).join(&self.name))
+            .collect()
     }
 
     /// The container cgroups currently inside this parent.
@@ -143,7 +146,9 @@ pub fn hierarchies() -> Vec<(PathBuf, String)> {
             "cgroup" => {
                 let mut c: Vec<&str> = super_opts
                     .split(',')
-                    .filter(|o| !matches!(*o, "rw" | "ro") && !o.contains('=') && !o.starts_with("clone_children"))
+                    .filter(|o| {
+                        !matches!(*o, "rw" | "ro") && !o.contains('=') && !o.starts_with("clone_children")
+                    })
                     .collect();
                 if c.is_empty() {
                     continue;

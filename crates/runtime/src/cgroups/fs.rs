@@ -91,9 +91,7 @@ pub fn remove(dir: &Path) -> Result<(), CgroupError> {
                 kill_all(dir);
                 std::thread::sleep(Duration::from_millis(2 * attempt.min(10) + 1));
             }
-            Err(source) => {
-                return Err(CgroupError::Io { op: "rmdir", path: dir.to_path_buf(), source })
-            }
+            Err(source) => return Err(CgroupError::Io { op: "rmdir", path: dir.to_path_buf(), source }),
         }
     }
     Err(CgroupError::Busy { path: dir.to_path_buf() })

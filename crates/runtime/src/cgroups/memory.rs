@@ -40,5 +40,9 @@ pub fn apply_v2(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
 }
 
 fn max_or(v: i64) -> String {
-    if v < 0 { "max".to_string() } else { v.to_string() }
+    if v < 0 {
+        "max".to_string()
+    } else {
+        v.to_string()
+    }
 }

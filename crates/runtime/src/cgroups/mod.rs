@@ -62,9 +62,7 @@ pub fn detect() -> Result<Version, CgroupError> {
 /// own cgroup in each hierarchy (as runc does).
 pub fn create(cgroups_path: &str) -> Result<Box<dyn Manager>, CgroupError> {
     let rel = Path::new(cgroups_path);
-    if cgroups_path.is_empty()
-        || rel.components().any(|c| matches!(c, std::path::Component::ParentDir))
-    {
+    if cgroups_path.is_empty() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
         return Err(CgroupError::InvalidPath(cgroups_path.to_string()));
     }
     match detect()? {

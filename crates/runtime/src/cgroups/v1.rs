@@ -139,13 +139,14 @@ fn parse_mount(line: &str) -> Option<Mount> {
         .map(str::to_string)
         .collect();
     let mount_point = pre.split(' ').nth(4)?;
-    (!controllers.is_empty()).then(|| Mount { controllers: sorted(controllers), mount_point: mount_point.into() })
+    (!controllers.is_empty())
+        .then(|| Mount { controllers: sorted(controllers), mount_point: mount_point.into() })
 }
 
 /// This process's cgroup in each v1 hierarchy: (controllers, path) from /proc/self/cgroup.
 fn own_cgroups() -> Result<Vec<(Vec<String>, String)>, CgroupError> {
-    let text = std::fs::read_to_string("/proc/self/cgroup")
-        .map_err(|e| CgroupError::OwnCgroup(e.to_string()))?;
+    let text =
+        std::fs::read_to_string("/proc/self/cgroup").map_err(|e| CgroupError::OwnCgroup(e.to_string()))?;
     Ok(text
         .lines()
         .filter_map(|l| {
@@ -170,10 +171,9 @@ mod tests {
 
     #[test]
     fn parses_a_comounted_hierarchy() {
-        let m = parse_mount(
-            "35 25 0:30 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct",
-        )
-        .unwrap();
+        let m =
+            parse_mount("35 25 0:30 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct")
+                .unwrap();
         assert_eq!(m.controllers, vec!["cpu", "cpuacct"]);
         assert_eq!(m.mount_point, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
     }

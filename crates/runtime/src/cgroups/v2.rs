@@ -106,8 +106,7 @@ fn controllers(dir: &Path) -> Result<Vec<String>, CgroupError> {
 fn enable_controllers(leaf: &Path) -> Result<(), CgroupError> {
     let root = Path::new(CGROUP_ROOT);
     let offered = controllers(root)?;
-    let wanted: Vec<&str> =
-        CONTROLLERS.iter().copied().filter(|c| offered.iter().any(|o| o == c)).collect();
+    let wanted: Vec<&str> = CONTROLLERS.iter().copied().filter(|c| offered.iter().any(|o| o == c)).collect();
     let mut ancestors: Vec<&Path> = leaf.ancestors().skip(1).take_while(|p| p.starts_with(root)).collect();
     ancestors.reverse();
     for dir in ancestors {
@@ -126,8 +125,8 @@ fn enable_controllers(leaf: &Path) -> Result<(), CgroupError> {
 
 /// This process's cgroup in the unified hierarchy (the `0::` line of /proc/self/cgroup).
 fn own_cgroup() -> Result<String, CgroupError> {
-    let text = std::fs::read_to_string("/proc/self/cgroup")
-        .map_err(|e| CgroupError::OwnCgroup(e.to_string()))?;
+    let text =
+        std::fs::read_to_string("/proc/self/cgroup").map_err(|e| CgroupError::OwnCgroup(e.to_string()))?;
     text.lines()
         .find_map(|l| l.strip_prefix("0::"))
         .map(str::to_string)

@@ -11,8 +11,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::cmsg_space;
 use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag,
+    SockType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -64,13 +64,8 @@ const MAX_MESSAGE: usize = 64 * 1024;
 impl Channel {
     /// A connected pair: (parent's end, child's end).
     pub fn pair() -> Result<(Channel, Channel), ChannelError> {
-        let (a, b) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .map_err(ChannelError::Create)?;
+        let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+            .map_err(ChannelError::Create)?;
         Ok((Channel { fd: a }, Channel { fd: b }))
     }
 

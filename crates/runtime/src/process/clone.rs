@@ -42,11 +42,8 @@ pub enum Cloned {
 /// directory) when the kernel supports `CLONE_INTO_CGROUP`, so the child never runs outside it.
 pub fn clone_child(flags: CloneFlags, cgroup: Option<BorrowedFd>) -> Result<Cloned> {
     ensure_single_threaded()?;
-    let mut args = CloneArgs {
-        flags: flags.bits() as u64,
-        exit_signal: libc::SIGCHLD as u64,
-        ..Default::default()
-    };
+    let mut args =
+        CloneArgs { flags: flags.bits() as u64, exit_signal: libc::SIGCHLD as u64, ..Default::default() };
     if let Some(fd) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = fd.as_raw_fd() as u64;
@@ -55,11 +52,7 @@ pub fn clone_child(flags: CloneFlags, cgroup: Option<BorrowedFd>) -> Result<Clon
     // space and returns here. The process is single-threaded (checked above), so no lock can
     // be held by a thread that does not exist in the child.
     let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &args as *const CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
+        libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>())
     };
     match Errno::result(ret) {
         Ok(0) => Ok(Cloned::Child),
@@ -90,9 +83,7 @@ fn legacy_clone(flags: CloneFlags) -> Result<Cloned> {
 }
 
 fn ensure_single_threaded() -> Result<()> {
-    let threads = std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
-        .unwrap_or(1);
+    let threads = std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(1);
     if threads > 1 {
         return Err(Error::MultiThreaded(threads));
     }

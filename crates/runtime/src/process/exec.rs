@@ -26,7 +26,8 @@ pub fn exec(args: &[String], env: &[String]) -> (String, ExecFailure) {
 fn try_exec(program: &str, args: &[String], env: &[String]) -> Result<Infallible, ExecFailure> {
     let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
     let resolved = find_executable(program, path_var)?;
-    let cstr = |s: &str| CString::new(s).map_err(|_| ExecFailure::Other(format!("{s:?} contains a NUL byte")));
+    let cstr =
+        |s: &str| CString::new(s).map_err(|_| ExecFailure::Other(format!("{s:?} contains a NUL byte")));
     let path = cstr(&resolved)?;
     let argv = args.iter().map(|a| cstr(a)).collect::<Result<Vec<_>, _>>()?;
     let envp = env.iter().map(|e| cstr(e)).collect::<Result<Vec<_>, _>>()?;

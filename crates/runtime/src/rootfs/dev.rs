@@ -5,8 +5,8 @@ use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::sys::stat::{makedev, mknodat, Mode, SFlag};
 use nix::fcntl::AtFlags;
+use nix::sys::stat::{makedev, mknodat, Mode, SFlag};
 use nix::unistd::{fchownat, symlinkat, Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
@@ -52,7 +52,15 @@ pub fn populate(root: BorrowedFd, devices: &[LinuxDevice]) -> Result<(), RootfsE
             }
         };
         let owner = (d.uid(), d.gid());
-        create_node(root, d.path(), kind, d.major() as u64, d.minor() as u64, d.file_mode().unwrap_or(0o666), Some(owner))?;
+        create_node(
+            root,
+            d.path(),
+            kind,
+            d.major() as u64,
+            d.minor() as u64,
+            d.file_mode().unwrap_or(0o666),
+            Some(owner),
+        )?;
     }
     let dev = resolve::open(root, Path::new("/dev"))?;
     for (target, link) in SYMLINKS {

@@ -91,6 +91,7 @@ fn pivot(rootfs: &Path) -> Result<(), RootfsError> {
     // The old root must not propagate the unmount anywhere, whatever the host had.
     mount(None::<&str>, ".", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>)
         .map_err(|e| RootfsError::sys("make slave", Path::new("/"), e))?;
-    umount2(".", MntFlags::MNT_DETACH).map_err(|e| RootfsError::sys("unmount old root", Path::new("/"), e))?;
+    umount2(".", MntFlags::MNT_DETACH)
+        .map_err(|e| RootfsError::sys("unmount old root", Path::new("/"), e))?;
     chdir("/").map_err(|e| RootfsError::sys("chdir", Path::new("/"), e))
 }

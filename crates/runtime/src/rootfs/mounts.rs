@@ -51,9 +51,7 @@ pub fn parse_options(options: &[String]) -> Options {
             "slave" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_SLAVE),
             "rslave" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_SLAVE | MsFlags::MS_REC),
             "unbindable" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_UNBINDABLE),
-            "runbindable" => {
-                (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_UNBINDABLE | MsFlags::MS_REC)
-            }
+            "runbindable" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_UNBINDABLE | MsFlags::MS_REC),
             _ => {
                 o.data.push(opt.clone());
                 continue;
@@ -88,14 +86,28 @@ pub fn mount_in_root(root: BorrowedFd, m: &Mount) -> Result<(), RootfsError> {
     let data = opts.data.join(",");
     let data = (!data.is_empty()).then_some(data.as_str());
     if bind {
-        let src = source.ok_or_else(|| RootfsError::Unsupported(format!("bind mount at {} has no source", dest.display())))?;
-        mount(Some(&src), &target, None::<&str>, opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC), None::<&str>)
-            .map_err(fail("bind mount"))?;
+        let src = source.ok_or_else(|| {
+            RootfsError::Unsupported(format!("bind mount at {} has no source", dest.display()))
+        })?;
+        mount(
+            Some(&src),
+            &target,
+            None::<&str>,
+            opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
+            None::<&str>,
+        )
+        .map_err(fail("bind mount"))?;
         // A bind mount ignores other flags; they take effect on a remount of the new mount.
         let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
         if !extra.is_empty() {
-            mount(None::<&str>, &target, None::<&str>, extra | MsFlags::MS_BIND | MsFlags::MS_REMOUNT, None::<&str>)
-                .map_err(fail("remount"))?;
+            mount(
+                None::<&str>,
+                &target,
+                None::<&str>,
+                extra | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
+                None::<&str>,
+            )
+            .map_err(fail("remount"))?;
         }
     } else {
         let src = source.unwrap_or_else(|| typ.into());

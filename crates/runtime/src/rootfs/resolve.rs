@@ -44,15 +44,12 @@ fn openat2_in_root(root: BorrowedFd, path: &Path, flags: libc::c_int) -> nix::Re
 
 /// `path` without its leading `/`, with `.` components dropped: relative to the rootfs.
 fn relative(path: &Path) -> PathBuf {
-    path.components()
-        .filter(|c| matches!(c, Component::Normal(_) | Component::ParentDir))
-        .collect()
+    path.components().filter(|c| matches!(c, Component::Normal(_) | Component::ParentDir)).collect()
 }
 
 /// Opens an existing path inside the rootfs as an `O_PATH` descriptor.
 pub fn open(root: BorrowedFd, path: &Path) -> Result<OwnedFd, RootfsError> {
-    openat2_in_root(root, path, libc::O_PATH)
-        .map_err(|source| RootfsError::sys("open", path, source))
+    openat2_in_root(root, path, libc::O_PATH).map_err(|source| RootfsError::sys("open", path, source))
 }
 
 /// Opens directory `path` inside the rootfs, creating it and its parents (mode 0755) if missing.
