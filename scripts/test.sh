@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The test command: everything on this host, then the cgroup tests on a pure cgroup v2 kernel.
+# Needs root and the Debian packages .ci/run installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo test --locked --workspace
+
+# The same limit and bad-input tests, run inside a VM whose only hierarchy is cgroup v2
+# (this host may well be v1 or hybrid). They drive the rocker binary at its absolute path,
+# which tests/vm/run.sh reproduces inside the VM.
+for suite in limits errors; do
+  bin=$(cargo test --locked -p rocker --test "$suite" --no-run 2>&1 \
+    | sed -n "s#.*Executable tests/$suite.rs (\(.*\))#\1#p")
+  [ -x "$bin" ] || { echo "scripts/test.sh: no test binary for $suite" >&2; exit 1; }
+  echo "== $suite on cgroup v2 (qemu) =="
+  ROCKER_VM_ENV="RUST_BACKTRACE" RUST_BACKTRACE=1 \
+    tests/vm/run.sh --mem 1G --file "$PWD/target/debug/rocker" -- "$PWD/$bin" --test-threads=1
+done
