@@ -230,7 +230,11 @@ fn without_i_stdin_is_empty_and_with_i_it_is_attached() {
         c.stdin(Stdio::piped()).stdout(Stdio::piped());
         let mut child = c.spawn().unwrap();
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(b"through stdin\n").unwrap();
+        let written = child.stdin.take().unwrap().write_all(b"through stdin\n");
+        // Without -i rocker drops its stdin at once, so the write may meet a closed pipe.
+        if flags.contains(&"-i") {
+            written.unwrap();
+        }
         let out = child.wait_with_output().unwrap();
         String::from_utf8(out.stdout).unwrap()
     };
@@ -317,4 +321,96 @@ fn the_courses_command_lines_work_as_written() {
         assert!(out.contains("inside-42"), "{out}");
         assert!(out.contains("rc=0"), "{out}");
     }
+}
+
+#[test]
+fn a_container_killed_by_signal_n_exits_128_plus_n() {
+    let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
+    let mut c = rocker_run(&cg, rootfs.path(), &["/bin/sh", "-c", "echo ready; exec sleep 100"]);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    // The container's init is rocker's only child.
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id())).unwrap();
+    let init: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    // SAFETY: plain kill(2) of the container's init, which this test started.
+    assert_eq!(unsafe { libc::kill(init, libc::SIGKILL) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(137));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("out of memory"));
+}
+
+#[test]
+fn the_containers_pty_follows_the_callers_window_size() {
+    use std::io::{Read, Write};
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
+    // A pty of the test's own stands in for the user's terminal.
+    let (mut master, slave) = {
+        let (mut m, mut s) = (0, 0);
+        let mut ws = libc::winsize { ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
+        // SAFETY: openpty writes two new descriptors into m and s; names and termios are unused.
+        let rc = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &mut ws) };
+        assert_eq!(rc, 0);
+        // SAFETY: both descriptors are new and owned only here.
+        unsafe { (std::fs::File::from_raw_fd(m), OwnedFd::from_raw_fd(s)) }
+    };
+    let mut c = Command::new(ROCKER);
+    c.args(["run", "-it", "--cgroup-parent", &cg.name])
+        .arg("--rootfs")
+        .arg(rootfs.path())
+        .arg("/bin/sh")
+        .stdin(std::fs::File::from(slave.try_clone().unwrap()))
+        .stdout(std::fs::File::from(slave.try_clone().unwrap()))
+        .stderr(std::fs::File::from(slave));
+    // SAFETY: only async-signal-safe calls between fork and exec: rocker gets the pty as
+    // its controlling terminal, as a shell would give it.
+    unsafe {
+        c.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = c.spawn().unwrap();
+    drop(c);
+    let seen = Arc::new(Mutex::new(String::new()));
+    let mut reader = master.try_clone().unwrap();
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    // Asks the container for its size until `want` shows up (the resize travels
+    // asynchronously: SIGWINCH to rocker, then TIOCSWINSZ on the container's pty).
+    let expect_size = |master: &mut std::fs::File, want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            master.write_all(b"stty size\n").unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            if seen.lock().unwrap().lines().any(|l| l.trim_end_matches('\r') == want) {
+                return;
+            }
+        }
+        panic!("the container never reported {want:?}: {}", seen.lock().unwrap());
+    };
+    expect_size(&mut master, "24 80");
+    let ws = libc::winsize { ws_row: 40, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ reads a winsize through a valid pointer.
+    assert_eq!(unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&master), libc::TIOCSWINSZ, &ws) }, 0);
+    expect_size(&mut master, "40 120");
+    master.write_all(b"exit 4\n").unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(4));
 }
