@@ -27,11 +27,14 @@ fn run_container(args: RunArgs) -> u8 {
     let memory = args.memory;
     match rocker_engine::run(&args.into_request()) {
         Ok(outcome) => {
+            for w in &outcome.warnings {
+                eprintln!("rocker: warning: {w}");
+            }
             if outcome.oom_killed {
                 let limit = memory.map(|m| format!(" of {} MiB", m >> 20)).unwrap_or_default();
                 eprintln!(
                     "rocker: container {} ran out of memory: the kernel's OOM killer stopped it at its memory limit{limit}",
-                    &outcome.id[..12]
+                    outcome.short_id
                 );
             }
             outcome.exit_code as u8

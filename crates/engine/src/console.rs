@@ -1,17 +1,19 @@
 //! The caller's terminal while a container with `-t` runs: raw mode (restored however we
-//! leave), the window size, and copying bytes between it and the container's pty.
+//! leave), the window size, and the relay between it and the container's pty.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{PollFd, PollFlags};
 use nix::pty::Winsize;
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
+use rocker_runtime::tty::set_window_size;
 
 use crate::error::EngineError;
 
 nix::ioctl_read_bad!(get_winsize, libc::TIOCGWINSZ, Winsize);
-nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, Winsize);
 
 /// The terminal size of `fd` as (rows, columns), if it is a terminal.
 pub fn size(fd: BorrowedFd) -> Option<(u16, u16)> {
@@ -19,16 +21,6 @@ pub fn size(fd: BorrowedFd) -> Option<(u16, u16)> {
     // SAFETY: TIOCGWINSZ writes one Winsize through a valid pointer.
     unsafe { get_winsize(fd.as_raw_fd(), &mut ws) }.ok()?;
     Some((ws.ws_row, ws.ws_col))
-}
-
-/// Gives the container's pty the caller's current window size.
-pub fn copy_size(from: BorrowedFd, pty: BorrowedFd) {
-    if let Some((rows, cols)) = size(from) {
-        let ws = Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-        // SAFETY: TIOCSWINSZ reads one Winsize through a valid pointer. A failure only
-        // leaves the old size, so it is ignored.
-        let _ = unsafe { set_winsize(pty.as_raw_fd(), &ws) };
-    }
 }
 
 /// The caller's terminal in raw mode, so keys reach the container unchanged; restored on drop.
@@ -53,29 +45,100 @@ impl Drop for RawMode<'_> {
     }
 }
 
-/// Moves what is readable now from `from` to `to`. Ok(false) at end of input (EOF, or EIO
-/// from a pty master whose container side has closed).
-pub fn pump(from: BorrowedFd, to: impl AsFd) -> io::Result<bool> {
-    let mut buf = [0u8; 16 * 1024];
-    let n = loop {
-        match nix::unistd::read(from, &mut buf) {
-            Ok(n) => break n,
-            Err(Errno::EINTR) => continue,
-            Err(Errno::EAGAIN) => return Ok(true),
-            Err(Errno::EIO) => return Ok(false),
-            Err(e) => return Err(e.into()),
-        }
-    };
-    if n == 0 {
-        return Ok(false);
+/// How much typed-ahead input is held for the container before stdin is left unread.
+const PENDING_LIMIT: usize = 64 * 1024;
+
+/// Copies the container's pty to our stdout and, with `-i`, our stdin to the pty. The pty is
+/// non-blocking and input waits in a bounded buffer, so a container that doesn't read its
+/// input never blocks rocker (which must keep forwarding signals).
+pub struct PtyRelay<'a> {
+    pty: OwnedFd,
+    stdin: Option<BorrowedFd<'a>>,
+    pending: Vec<u8>,
+}
+
+impl<'a> PtyRelay<'a> {
+    pub fn new(pty: OwnedFd, stdin: Option<BorrowedFd<'a>>) -> Result<PtyRelay<'a>, EngineError> {
+        let flags = fcntl(&pty, FcntlArg::F_GETFL).map_err(EngineError::sys("reading the pty's flags"))?;
+        fcntl(&pty, FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK))
+            .map_err(EngineError::sys("making the pty non-blocking"))?;
+        Ok(PtyRelay { pty, stdin, pending: Vec::new() })
     }
-    let mut rest = &buf[..n];
-    while !rest.is_empty() {
-        match nix::unistd::write(&to, rest) {
-            Ok(w) => rest = &rest[w..],
+
+    /// Gives the pty the caller's window size (on start and on SIGWINCH).
+    pub fn resize_from(&self, terminal: BorrowedFd) {
+        if let Some((rows, cols)) = size(terminal) {
+            // A failure only leaves the old size.
+            let _ = set_window_size(self.pty.as_fd(), rows, cols);
+        }
+    }
+
+    /// The descriptors to poll: the pty, and stdin while there is room for its input.
+    pub fn poll_fds(&self) -> Vec<PollFd<'_>> {
+        let mut pty_events = PollFlags::POLLIN;
+        if !self.pending.is_empty() {
+            pty_events |= PollFlags::POLLOUT;
+        }
+        let mut fds = vec![PollFd::new(self.pty.as_fd(), pty_events)];
+        if let Some(stdin) = self.stdin.filter(|_| self.pending.len() < PENDING_LIMIT) {
+            fds.push(PollFd::new(stdin, PollFlags::POLLIN));
+        }
+        fds
+    }
+
+    /// Moves what `poll_fds` reported ready (`ready[i]` for its i-th descriptor). Returns
+    /// false once the container's side of the pty has closed and its output is drained.
+    pub fn relay(&mut self, ready: &[PollFlags]) -> bool {
+        let pty_ready = ready.first().copied().unwrap_or(PollFlags::empty());
+        if pty_ready.contains(PollFlags::POLLOUT) {
+            match nix::unistd::write(&self.pty, &self.pending) {
+                Ok(n) => drop(self.pending.drain(..n)),
+                Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
+                // The container's side is gone; its output still drains below.
+                Err(_) => self.pending.clear(),
+            }
+        }
+        if ready.get(1).is_some_and(|r| !r.is_empty()) {
+            if let Some(stdin) = self.stdin {
+                let mut buf = [0u8; 16 * 1024];
+                match nix::unistd::read(stdin, &mut buf) {
+                    Ok(0) | Err(Errno::EIO) | Err(Errno::EBADF) => self.stdin = None,
+                    Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+                    Err(_) => {}
+                }
+            }
+        }
+        if pty_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+            return self.drain_output();
+        }
+        true
+    }
+
+    /// Copies the pty's available output to stdout; false at its end (EIO once the
+    /// container's side has closed).
+    fn drain_output(&self) -> bool {
+        let stdout = io::stdout();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = match nix::unistd::read(&self.pty, &mut buf) {
+                Ok(0) | Err(Errno::EIO) => return false,
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                Err(_) => return true,
+            };
+            // Output the caller can't take (a closed pipe) is dropped, not fatal.
+            let _ = write_all(stdout.as_fd(), &buf[..n]);
+        }
+    }
+}
+
+fn write_all(fd: BorrowedFd, mut data: &[u8]) -> nix::Result<()> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
             Err(Errno::EINTR) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
-    Ok(true)
+    Ok(())
 }

@@ -1,16 +1,16 @@
 //! `rocker run` in the foreground: spec, launch, supervise, report.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{isatty, Pid};
+use nix::sys::wait::WaitStatus;
+use nix::unistd::isatty;
 use rocker_runtime::process::{launch, Container};
 
-use crate::console::{self, RawMode};
+use crate::console::{self, PtyRelay, RawMode};
 use crate::error::EngineError;
 use crate::signals::{self, Signals};
 use crate::{id, spec};
@@ -42,15 +42,19 @@ pub struct Limits {
 /// How a container run ended.
 #[derive(Debug)]
 pub struct Outcome {
-    pub id: String,
+    pub short_id: String,
     /// The container's exit code, or 128+N when signal N killed it (Docker's convention).
     pub exit_code: i32,
     pub oom_killed: bool,
+    /// Cleanup that failed after the container ended (its exit code still stands).
+    pub warnings: Vec<String>,
 }
 
 pub fn run(req: &RunRequest) -> Result<Outcome, EngineError> {
     let stdin = std::io::stdin();
     let stdin = stdin.as_fd();
+    let stdout = std::io::stdout();
+    let stdout = stdout.as_fd();
     let stdin_is_tty = isatty(stdin).unwrap_or(false);
     if req.tty && req.interactive && !stdin_is_tty {
         return Err(EngineError::InvalidArgument(
@@ -59,7 +63,8 @@ pub fn run(req: &RunRequest) -> Result<Outcome, EngineError> {
     }
     let id = id::new_id()?;
     let hostname = req.hostname.clone().unwrap_or_else(|| id::short(&id).to_string());
-    let console_size = if req.tty { console::size(stdin) } else { None };
+    // The window is the terminal rocker writes to; stdin may be /dev/null (-t without -i).
+    let console_size = if req.tty { console::size(stdout) } else { None };
     let spec = spec::build(req, &spec::Context { id: &id, hostname: &hostname, console_size })?;
     if !req.interactive {
         detach_stdin()?;
@@ -72,15 +77,23 @@ pub fn run(req: &RunRequest) -> Result<Outcome, EngineError> {
 
     let signals = signals::block()?;
     let mut container = launch(&spec, &bundle)?;
-    let pty = container.take_pty_master();
-    let _raw = match (&pty, req.interactive && stdin_is_tty) {
+    let relay = match container.take_pty_master() {
+        Some(pty) => Some(PtyRelay::new(pty, req.interactive.then_some(stdin))?),
+        None => None,
+    };
+    let _raw = match (&relay, req.interactive && stdin_is_tty) {
         (Some(_), true) => Some(RawMode::enable(stdin)?),
         _ => None,
     };
     container.start()?;
-    let status = supervise(&container, &signals, pty, req.interactive.then_some(stdin))?;
-    let exit = container.finish(status)?;
-    Ok(Outcome { id, exit_code: exit_code(exit.status), oom_killed: exit.oom_killed })
+    supervise(&mut container, &signals, relay, stdout)?;
+    let exit = container.finish()?;
+    Ok(Outcome {
+        short_id: id::short(&id).to_string(),
+        exit_code: exit_code(exit.status),
+        oom_killed: exit.oom_killed,
+        warnings: exit.cleanup_errors.iter().map(|e| e.to_string()).collect(),
+    })
 }
 
 /// Without `-i` the container reads nothing, as with Docker: its stdin is /dev/null.
@@ -94,65 +107,47 @@ fn detach_stdin() -> Result<(), EngineError> {
 }
 
 /// Waits for the container's init to exit while forwarding signals and, with a pty,
-/// copying the terminal both ways. Returns once the init is reaped and its output drained.
+/// relaying the terminal. Returns once the init is reaped and its output drained.
 fn supervise(
-    container: &Container,
+    container: &mut Container,
     signals: &Signals,
-    mut pty: Option<OwnedFd>,
-    mut stdin: Option<BorrowedFd>,
-) -> Result<WaitStatus, EngineError> {
-    let pid = container.pid();
-    let stdout = std::io::stdout();
-    let mut status = None;
+    mut relay: Option<PtyRelay>,
+    terminal: BorrowedFd,
+) -> Result<(), EngineError> {
     loop {
-        if let (Some(done), None) = (status, &pty) {
-            return Ok(done);
+        if container.try_wait()?.is_some() && relay.is_none() {
+            return Ok(());
         }
         let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-        if let Some(p) = &pty {
-            fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
-            if let Some(s) = stdin {
-                fds.push(PollFd::new(s, PollFlags::POLLIN));
-            }
+        if let Some(r) = &relay {
+            fds.extend(r.poll_fds());
         }
         match poll(&mut fds, PollTimeout::NONE) {
             Err(Errno::EINTR) => continue,
             r => r.map_err(EngineError::sys("poll"))?,
         };
-        let ready: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(false)).collect();
-        if ready[0] {
+        let ready: Vec<PollFlags> = fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect();
+        drop(fds);
+        if !ready[0].is_empty() {
             while let Some(sig) = signals.next() {
                 match sig {
-                    Signal::SIGCHLD => status = status.or(reap(pid)?),
+                    // Reaped at the top of the loop.
+                    Signal::SIGCHLD => {}
                     Signal::SIGWINCH => {
-                        if let Some(p) = &pty {
-                            console::copy_size(std::io::stdin().as_fd(), p.as_fd());
+                        if let Some(r) = &relay {
+                            r.resize_from(terminal);
                         }
                     }
                     // The init may be gone already; then there is nothing to forward to.
-                    other => drop(kill(pid, other)),
+                    other => drop(kill(container.pid(), other)),
                 }
             }
         }
-        if let Some(p) = pty.as_ref().filter(|_| ready.get(1) == Some(&true)) {
-            // Output the caller can't take (a closed pipe) is dropped, not fatal.
-            if !console::pump(p.as_fd(), stdout.as_fd()).unwrap_or(true) {
-                pty = None;
+        if let Some(r) = &mut relay {
+            if !r.relay(&ready[1..]) {
+                relay = None;
             }
         }
-        if let (Some(p), Some(s)) = (&pty, stdin.filter(|_| ready.get(2) == Some(&true))) {
-            if !console::pump(s, p.as_fd()).unwrap_or(false) {
-                stdin = None;
-            }
-        }
-    }
-}
-
-fn reap(pid: Pid) -> Result<Option<WaitStatus>, EngineError> {
-    match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-        Ok(s @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => Ok(Some(s)),
-        Ok(_) => Ok(None),
-        Err(e) => Err(EngineError::Sys { what: "waiting for the container", source: e }),
     }
 }
 

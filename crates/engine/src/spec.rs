@@ -6,10 +6,11 @@ use oci_spec::runtime::{
     SpecBuilder, UserBuilder,
 };
 
+use rocker_runtime::process::DEFAULT_PATH;
+
 use crate::error::EngineError;
 use crate::run::{Limits, RunRequest};
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const CFS_PERIOD: u64 = 100_000;
 
 /// Docker's masked paths: kernel interfaces that leak host information or allow harm.

@@ -11,10 +11,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     #[error("invalid container spec: {0}")]
     InvalidSpec(String),
-    #[error(
-        "the runtime has {0} threads; a container init can only be cloned from a single-threaded process"
-    )]
-    MultiThreaded(usize),
+    #[error("cannot clone a container init: the runtime must be single-threaded, but {0}")]
+    NotSingleThreaded(String),
     #[error("rootfs {path}: {reason}")]
     Rootfs { path: PathBuf, reason: String },
     #[error(transparent)]
@@ -27,6 +25,8 @@ pub enum Error {
         #[source]
         source: nix::Error,
     },
+    #[error("the container's init has not exited yet")]
+    StillRunning,
     #[error("container init failed while {step}: {message}")]
     Init { step: String, message: String },
     #[error("exec {program:?}: {}", if program.contains('/') { "no such file or directory" } else { "executable file not found in $PATH" })]

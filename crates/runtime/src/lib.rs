@@ -9,6 +9,6 @@ pub mod error;
 mod namespaces;
 pub mod process;
 mod rootfs;
-mod tty;
+pub mod tty;
 
 pub use error::{Error, Result};

@@ -2,11 +2,14 @@
 //!
 //! The init opens `/dev/ptmx` after pivot_root, so the pair belongs to the container's
 //! devpts (newinstance), not the host's. The master goes to the runtime over the channel
-//! (runc's console-socket model); the slave becomes the process's controlling terminal.
+//! (runc's console-socket model); the slave becomes the process's controlling terminal and
+//! `/dev/console`, as the OCI spec asks.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
+use nix::mount::{mount, MsFlags};
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt, Winsize};
 use nix::sys::stat::Mode;
 use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout};
@@ -17,7 +20,14 @@ pub struct Pty {
     slave: OwnedFd,
 }
 
-nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, Winsize);
+nix::ioctl_write_ptr_bad!(ioctl_set_winsize, libc::TIOCSWINSZ, Winsize);
+
+/// Sets the window size of a terminal (either side of a pty).
+pub fn set_window_size(fd: BorrowedFd, rows: u16, cols: u16) -> nix::Result<()> {
+    let ws = Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ reads one Winsize through a valid pointer.
+    unsafe { ioctl_set_winsize(fd.as_raw_fd(), &ws) }.map(drop)
+}
 
 pub fn open_pty(size: Option<&ConsoleSize>) -> nix::Result<Pty> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)?;
@@ -25,14 +35,28 @@ pub fn open_pty(size: Option<&ConsoleSize>) -> nix::Result<Pty> {
     unlockpt(&master)?;
     let name = ptsname_r(&master)?;
     let slave = open(name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, Mode::empty())?;
+    bind_console(Path::new(&name))?;
     let master: OwnedFd = master.into();
     if let Some(size) = size {
-        let ws =
-            Winsize { ws_row: size.height() as u16, ws_col: size.width() as u16, ws_xpixel: 0, ws_ypixel: 0 };
-        // SAFETY: TIOCSWINSZ reads a Winsize from a valid pointer.
-        unsafe { set_winsize(slave.as_raw_fd(), &ws) }?;
+        set_window_size(slave.as_fd(), size.height() as u16, size.width() as u16)?;
     }
     Ok(Pty { master, slave })
+}
+
+/// Makes `/dev/console` the pty's slave.
+fn bind_console(slave: &Path) -> nix::Result<()> {
+    let console = Path::new("/dev/console");
+    match open(
+        console,
+        OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o666),
+    ) {
+        Ok(fd) => drop(fd),
+        // An existing device node (an image's /dev): the bind mount covers it all the same.
+        Err(nix::Error::ENXIO) | Err(nix::Error::ENODEV) => {}
+        Err(e) => return Err(e),
+    }
+    mount(Some(slave), console, None::<&str>, MsFlags::MS_BIND, None::<&str>)
 }
 
 impl Pty {

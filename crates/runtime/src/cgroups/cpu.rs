@@ -5,6 +5,7 @@ use std::path::Path;
 use oci_spec::runtime::LinuxCpu;
 
 use super::fs::{self, CgroupError};
+use super::Version;
 
 const DEFAULT_PERIOD: u64 = 100_000;
 
@@ -12,7 +13,14 @@ pub fn wanted(c: &LinuxCpu) -> bool {
     c.quota().is_some() || c.period().is_some() || c.shares().is_some()
 }
 
-pub fn apply_v1(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
+pub fn apply(dir: &Path, c: &LinuxCpu, version: Version) -> Result<(), CgroupError> {
+    match version {
+        Version::V1 => apply_v1(dir, c),
+        Version::V2 => apply_v2(dir, c),
+    }
+}
+
+fn apply_v1(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
     if let Some(shares) = c.shares() {
         fs::write(dir, "cpu.shares", shares.to_string())?;
     }
@@ -26,7 +34,7 @@ pub fn apply_v1(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
     Ok(())
 }
 
-pub fn apply_v2(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
+fn apply_v2(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
     if let Some(shares) = c.shares() {
         fs::write(dir, "cpu.weight", shares_to_weight(shares).to_string())?;
     }

@@ -21,13 +21,12 @@ pub fn apply(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
     Ok(())
 }
 
-/// Copies the parent's CPUs and memory nodes into a freshly made v1 cpuset cgroup.
+/// Copies the parent's CPUs and memory nodes into a freshly made v1 cpuset cgroup, which
+/// starts empty (or, with clone_children, with these same values).
 pub fn inherit_v1(dir: &Path) -> Result<(), CgroupError> {
     let parent = dir.parent().unwrap_or(dir);
     for file in ["cpuset.cpus", "cpuset.mems"] {
-        if fs::read(dir, file)?.trim().is_empty() {
-            fs::write(dir, file, fs::read(parent, file)?.trim())?;
-        }
+        fs::write(dir, file, fs::read(parent, file)?.trim())?;
     }
     Ok(())
 }

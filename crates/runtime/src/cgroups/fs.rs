@@ -16,12 +16,16 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    #[error("cgroup {path} has processes of its own, so cgroup v2 cannot delegate controllers below it (the no-internal-processes rule): use an absolute --cgroup-parent, or run from a cgroup without processes")]
+    InternalProcesses { path: PathBuf },
     #[error("cgroup {0} already exists: another container uses this cgroups path")]
     Exists(PathBuf),
     #[error("invalid cgroup path {0:?}: use a path without '..' components")]
     InvalidPath(String),
     #[error("no cgroup v1 hierarchy with the {0} controller is mounted under /sys/fs/cgroup")]
     NoHierarchy(&'static str),
+    #[error("no cgroup v1 hierarchy is mounted under /sys/fs/cgroup: mount the controllers, or boot with cgroup v2")]
+    NoHierarchies,
     #[error("cannot read this process's cgroup from /proc/self/cgroup: {0}")]
     OwnCgroup(String),
     #[error("the {controller} controller is not available in {path} (cgroup.controllers); enable it in the parent's cgroup.subtree_control")]
@@ -53,42 +57,48 @@ pub fn read_key(dir: &Path, file: &str, key: &str) -> Result<u64, CgroupError> {
 /// Creates the container's cgroup `dir`, which must not exist yet, and any missing parents;
 /// returns the directories it made, outermost first, so the caller can initialise each one.
 pub fn create_leaf(dir: &Path) -> Result<Vec<PathBuf>, CgroupError> {
-    if dir.exists() {
-        return Err(CgroupError::Exists(dir.to_path_buf()));
+    let mkdir_leaf = || match std::fs::create_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(CgroupError::Exists(dir.to_path_buf())),
+        r => r.map_err(|source| CgroupError::Io { op: "mkdir", path: dir.to_path_buf(), source }),
+    };
+    // The parent usually exists: one mkdir is the whole job.
+    match mkdir_leaf() {
+        Err(CgroupError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+        r => return r.map(|()| vec![dir.to_path_buf()]),
     }
-    let mut missing = Vec::new();
-    let mut cur = dir;
-    while !cur.exists() {
-        missing.push(cur.to_path_buf());
-        match cur.parent() {
-            Some(p) => cur = p,
-            None => break,
-        }
-    }
-    missing.reverse();
-    for d in &missing {
-        match std::fs::create_dir(d) {
-            Ok(()) => {}
+    let mut made: Vec<PathBuf> =
+        dir.ancestors().skip(1).take_while(|p| !p.exists()).map(Path::to_path_buf).collect();
+    made.reverse();
+    for d in &made {
+        if let Err(source) = std::fs::create_dir(d) {
             // Another container may have created a shared parent just now.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d != dir => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(CgroupError::Exists(dir.to_path_buf()))
+            if !d.is_dir() {
+                return Err(CgroupError::Io { op: "mkdir", path: d.clone(), source });
             }
-            Err(source) => return Err(CgroupError::Io { op: "mkdir", path: d.clone(), source }),
         }
     }
-    Ok(missing)
+    mkdir_leaf()?;
+    made.push(dir.to_path_buf());
+    Ok(made)
 }
 
-/// Removes a container's cgroup directory. The init's exit already took down its PID
-/// namespace, so the first `rmdir` normally succeeds; if not, whatever is left is killed first.
+/// Removes a container's cgroup directory, and any cgroups the container made inside it,
+/// deepest first. The init's exit already took down its PID namespace, so normally nothing
+/// is left to kill; what is left (a container without its own PID namespace) is killed.
 pub fn remove(dir: &Path) -> Result<(), CgroupError> {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove(&e.path())?;
+            }
+        }
+    }
     for attempt in 0..50 {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                kill_all(dir);
+            // Busy only while processes remain; killing them and waiting for their exit helps.
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && kill_all(dir) => {
                 std::thread::sleep(Duration::from_millis(2 * attempt.min(10) + 1));
             }
             Err(source) => return Err(CgroupError::Io { op: "rmdir", path: dir.to_path_buf(), source }),
@@ -97,10 +107,13 @@ pub fn remove(dir: &Path) -> Result<(), CgroupError> {
     Err(CgroupError::Busy { path: dir.to_path_buf() })
 }
 
-fn kill_all(dir: &Path) {
-    let Ok(procs) = read(dir, "cgroup.procs") else { return };
-    for pid in procs.lines().filter_map(|l| l.trim().parse().ok()) {
+/// Kills every process in `dir`; false if there was none.
+fn kill_all(dir: &Path) -> bool {
+    let Ok(procs) = read(dir, "cgroup.procs") else { return false };
+    let pids: Vec<i32> = procs.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    for &pid in &pids {
         // The process may have exited meanwhile; that is what we want anyway.
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
+    !pids.is_empty()
 }

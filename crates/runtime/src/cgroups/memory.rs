@@ -5,8 +5,16 @@ use std::path::Path;
 use oci_spec::runtime::LinuxMemory;
 
 use super::fs::{self, CgroupError};
+use super::Version;
 
-pub fn apply_v1(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
+pub fn apply(dir: &Path, m: &LinuxMemory, version: Version) -> Result<(), CgroupError> {
+    match version {
+        Version::V1 => apply_v1(dir, m),
+        Version::V2 => apply_v2(dir, m),
+    }
+}
+
+fn apply_v1(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
     if let Some(limit) = m.limit() {
         fs::write(dir, "memory.limit_in_bytes", limit.to_string())?;
     }
@@ -20,7 +28,7 @@ pub fn apply_v1(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
     Ok(())
 }
 
-pub fn apply_v2(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
+fn apply_v2(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
     if let Some(limit) = m.limit() {
         fs::write(dir, "memory.max", max_or(limit))?;
     }

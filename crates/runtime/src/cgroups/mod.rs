@@ -15,7 +15,6 @@ mod v2;
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 
-use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 
 pub use fs::CgroupError;
@@ -25,8 +24,11 @@ pub trait Manager {
     /// The cgroup directory to clone the init straight into (`CLONE_INTO_CGROUP`), if the
     /// backend allows it.
     fn clone_target(&self) -> Option<BorrowedFd<'_>>;
-    /// Moves `pid` into the container's cgroup, in every hierarchy.
-    fn add_process(&self, pid: Pid) -> Result<(), CgroupError>;
+    /// Moves the calling process into the container's cgroup, in every hierarchy. The
+    /// container's init calls it on itself: the kernel takes a fast path when a
+    /// single-threaded process moves itself (writing `0`), while moving another process by
+    /// pid waits for an RCU grace period, several milliseconds on a cold cgroup.
+    fn join_self(&self) -> Result<(), CgroupError>;
     /// Writes the spec's resource limits.
     fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError>;
     /// How many processes the kernel's OOM killer has killed in this cgroup.
@@ -71,11 +73,56 @@ pub fn create(cgroups_path: &str) -> Result<Box<dyn Manager>, CgroupError> {
     }
 }
 
-/// Joins `path` (absolute: from the hierarchy root; relative: from `own`) below `mount`.
-fn resolve(mount: &Path, own: &str, path: &Path) -> PathBuf {
+/// Joins `path` (absolute: from the hierarchy root; relative: from `own`) below `mount`,
+/// whose own root within the hierarchy is `mount_root` (not `/` inside a container that
+/// sees only part of the hierarchy).
+fn resolve(mount: &Path, mount_root: &str, own: &str, path: &Path) -> PathBuf {
     let base = if path.is_absolute() { Path::new("/") } else { Path::new(own) };
     let full = base.join(path);
-    mount.join(full.strip_prefix("/").unwrap_or(&full))
+    let below_root = full.strip_prefix(mount_root).unwrap_or(&full);
+    mount.join(below_root.strip_prefix("/").unwrap_or(below_root))
+}
+
+/// Writes the spec's limits through the controller files, wherever `dir_for` says each
+/// controller lives. Shared by both backends; the controller modules know the file names.
+fn apply_resources<'a>(
+    r: &LinuxResources,
+    version: Version,
+    dir_for: impl Fn(&'static str) -> Result<&'a Path, CgroupError>,
+) -> Result<(), CgroupError> {
+    if let Some(c) = r.cpu() {
+        if cpu::wanted(c) {
+            cpu::apply(dir_for("cpu")?, c, version)?;
+        }
+        if cpuset::wanted(c) {
+            cpuset::apply(dir_for("cpuset")?, c)?;
+        }
+    }
+    if let Some(m) = r.memory() {
+        memory::apply(dir_for("memory")?, m, version)?;
+    }
+    if let Some(p) = r.pids() {
+        pids::apply(dir_for("pids")?, p)?;
+    }
+    Ok(())
+}
+
+/// This process's cgroups from /proc/self/cgroup: (sorted controllers, path) per hierarchy;
+/// the unified hierarchy has no controllers listed.
+fn own_cgroups() -> Result<Vec<(Vec<String>, String)>, CgroupError> {
+    let text =
+        std::fs::read_to_string("/proc/self/cgroup").map_err(|e| CgroupError::OwnCgroup(e.to_string()))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            let mut c: Vec<String> =
+                controllers.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect();
+            c.sort();
+            Some((c, path.to_string()))
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -85,7 +132,7 @@ mod tests {
     #[test]
     fn relative_paths_hang_below_the_callers_cgroup() {
         assert_eq!(
-            resolve(Path::new("/sys/fs/cgroup/memory"), "/session/1", Path::new("t/abc")),
+            resolve(Path::new("/sys/fs/cgroup/memory"), "/", "/session/1", Path::new("t/abc")),
             PathBuf::from("/sys/fs/cgroup/memory/session/1/t/abc")
         );
     }
@@ -93,8 +140,16 @@ mod tests {
     #[test]
     fn absolute_paths_start_at_the_hierarchy_root() {
         assert_eq!(
-            resolve(Path::new("/sys/fs/cgroup/cpu"), "/session/1", Path::new("/rocker/abc")),
+            resolve(Path::new("/sys/fs/cgroup/cpu"), "/", "/session/1", Path::new("/rocker/abc")),
             PathBuf::from("/sys/fs/cgroup/cpu/rocker/abc")
+        );
+    }
+
+    #[test]
+    fn a_mount_of_part_of_the_hierarchy_drops_its_root() {
+        assert_eq!(
+            resolve(Path::new("/sys/fs/cgroup/cpu"), "/docker/x", "/docker/x", Path::new("t/abc")),
+            PathBuf::from("/sys/fs/cgroup/cpu/t/abc")
         );
     }
 

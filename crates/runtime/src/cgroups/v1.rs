@@ -3,15 +3,14 @@
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 
-use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 
 use super::fs::{self, CgroupError};
-use super::{cpu, cpuset, memory, pids, Manager};
+use super::{cpuset, Manager, Version};
 
 /// One v1 hierarchy the container joined.
 struct Hierarchy {
-    /// Controllers co-mounted in this hierarchy, e.g. ["cpu", "cpuacct"].
+    /// Controllers co-mounted in this hierarchy, sorted, e.g. ["cpu", "cpuacct"].
     controllers: Vec<String>,
     dir: PathBuf,
 }
@@ -23,18 +22,20 @@ pub struct V1Cgroup {
 /// A mounted v1 hierarchy, read from /proc/self/mountinfo.
 struct Mount {
     controllers: Vec<String>,
+    /// Which cgroup of the hierarchy is mounted there (`/` unless only a part is visible).
+    root: String,
     mount_point: PathBuf,
 }
 
 impl V1Cgroup {
     pub fn create(path: &Path) -> Result<V1Cgroup, CgroupError> {
-        let own = own_cgroups()?;
+        let own = super::own_cgroups()?;
         let mut cg = V1Cgroup { hierarchies: Vec::new() };
         for m in mounts()? {
             let Some((_, own_path)) = own.iter().find(|(c, _)| *c == m.controllers) else {
                 continue;
             };
-            let dir = super::resolve(&m.mount_point, own_path, path);
+            let dir = super::resolve(&m.mount_point, &m.root, own_path, path);
             if let Err(e) = init_dir(&dir, &m.controllers) {
                 let _ = cg.destroy();
                 return Err(e);
@@ -42,7 +43,7 @@ impl V1Cgroup {
             cg.hierarchies.push(Hierarchy { controllers: m.controllers, dir });
         }
         if cg.hierarchies.is_empty() {
-            return Err(CgroupError::NoHierarchy("any"));
+            return Err(CgroupError::NoHierarchies);
         }
         Ok(cg)
     }
@@ -50,15 +51,9 @@ impl V1Cgroup {
     fn dir_of(&self, controller: &'static str) -> Result<&Path, CgroupError> {
         self.hierarchies
             .iter()
-            .find(|h| h.has(controller))
+            .find(|h| h.controllers.iter().any(|c| c == controller))
             .map(|h| h.dir.as_path())
             .ok_or(CgroupError::NoHierarchy(controller))
-    }
-}
-
-impl Hierarchy {
-    fn has(&self, controller: &str) -> bool {
-        self.controllers.iter().any(|c| c == controller)
     }
 }
 
@@ -67,27 +62,13 @@ impl Manager for V1Cgroup {
         None
     }
 
-    fn add_process(&self, pid: Pid) -> Result<(), CgroupError> {
-        let pid = pid.to_string();
-        self.hierarchies.iter().try_for_each(|h| fs::write(&h.dir, "cgroup.procs", &pid))
+    fn join_self(&self) -> Result<(), CgroupError> {
+        // `tasks` moves the calling thread; the init is single-threaded, so that is all of it.
+        self.hierarchies.iter().try_for_each(|h| fs::write(&h.dir, "tasks", "0"))
     }
 
     fn apply(&self, r: &LinuxResources) -> Result<(), CgroupError> {
-        if let Some(c) = r.cpu() {
-            if cpu::wanted(c) {
-                cpu::apply_v1(self.dir_of("cpu")?, c)?;
-            }
-            if cpuset::wanted(c) {
-                cpuset::apply(self.dir_of("cpuset")?, c)?;
-            }
-        }
-        if let Some(m) = r.memory() {
-            memory::apply_v1(self.dir_of("memory")?, m)?;
-        }
-        if let Some(p) = r.pids() {
-            pids::apply(self.dir_of("pids")?, p)?;
-        }
-        Ok(())
+        super::apply_resources(r, Version::V1, |c| self.dir_of(c))
     }
 
     fn oom_kills(&self) -> Result<u64, CgroupError> {
@@ -110,8 +91,7 @@ impl Manager for V1Cgroup {
 fn init_dir(dir: &Path, controllers: &[String]) -> Result<(), CgroupError> {
     let created = fs::create_leaf(dir)?;
     if controllers.iter().any(|c| c == "cpuset") {
-        // A new v1 cpuset cgroup starts empty and refuses tasks until it has CPUs and
-        // memory nodes: give each new level its parent's.
+        // A new v1 cpuset cgroup refuses tasks until it has CPUs and memory nodes.
         if let Err(e) = created.iter().try_for_each(|d| cpuset::inherit_v1(d)) {
             let _ = fs::remove(dir);
             return Err(e);
@@ -133,36 +113,16 @@ fn parse_mount(line: &str) -> Option<Mount> {
         return None;
     }
     let super_opts = post.nth(1)?;
-    let controllers: Vec<String> = super_opts
+    let mut controllers: Vec<String> = super_opts
         .split(',')
         .filter(|o| !matches!(*o, "rw" | "ro") && !o.contains('=') && !o.starts_with("clone_children"))
         .map(str::to_string)
         .collect();
-    let mount_point = pre.split(' ').nth(4)?;
-    (!controllers.is_empty())
-        .then(|| Mount { controllers: sorted(controllers), mount_point: mount_point.into() })
-}
-
-/// This process's cgroup in each v1 hierarchy: (controllers, path) from /proc/self/cgroup.
-fn own_cgroups() -> Result<Vec<(Vec<String>, String)>, CgroupError> {
-    let text =
-        std::fs::read_to_string("/proc/self/cgroup").map_err(|e| CgroupError::OwnCgroup(e.to_string()))?;
-    Ok(text
-        .lines()
-        .filter_map(|l| {
-            let mut parts = l.splitn(3, ':');
-            let _id = parts.next()?;
-            let controllers = parts.next()?;
-            let path = parts.next()?;
-            (!controllers.is_empty() && !controllers.starts_with("name="))
-                .then(|| (sorted(controllers.split(',').map(str::to_string).collect()), path.to_string()))
-        })
-        .collect())
-}
-
-fn sorted(mut v: Vec<String>) -> Vec<String> {
-    v.sort();
-    v
+    controllers.sort();
+    let mut pre = pre.split(' ');
+    let root = pre.nth(3)?.to_string();
+    let mount_point = pre.next()?.into();
+    (!controllers.is_empty()).then_some(Mount { controllers, root, mount_point })
 }
 
 #[cfg(test)]
@@ -172,9 +132,10 @@ mod tests {
     #[test]
     fn parses_a_comounted_hierarchy() {
         let m =
-            parse_mount("35 25 0:30 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct")
+            parse_mount("35 25 0:30 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpuacct,cpu")
                 .unwrap();
         assert_eq!(m.controllers, vec!["cpu", "cpuacct"]);
+        assert_eq!(m.root, "/");
         assert_eq!(m.mount_point, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
     }
 

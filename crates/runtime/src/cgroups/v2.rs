@@ -5,11 +5,10 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
-use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 
 use super::fs::{self, CgroupError};
-use super::{cpu, cpuset, memory, pids, Manager, CGROUP_ROOT};
+use super::{Manager, Version, CGROUP_ROOT};
 
 /// The controllers rocker sets limits with, enabled down to the container's cgroup.
 const CONTROLLERS: [&str; 4] = ["cpu", "cpuset", "memory", "pids"];
@@ -25,7 +24,7 @@ pub struct V2Cgroup {
 impl V2Cgroup {
     pub fn create(path: &Path) -> Result<V2Cgroup, CgroupError> {
         let root = Path::new(CGROUP_ROOT);
-        let dir = super::resolve(root, &own_cgroup()?, path);
+        let dir = super::resolve(root, "/", &own_cgroup()?, path);
         fs::create_leaf(&dir)?;
         match Self::open(dir.clone()) {
             Ok(cg) => Ok(cg),
@@ -65,30 +64,20 @@ impl Manager for V2Cgroup {
         Some(self.fd.as_fd())
     }
 
-    fn add_process(&self, pid: Pid) -> Result<(), CgroupError> {
-        fs::write(&self.dir, "cgroup.procs", pid.to_string())
+    fn join_self(&self) -> Result<(), CgroupError> {
+        fs::write(&self.dir, "cgroup.procs", "0")
     }
 
     fn apply(&self, r: &LinuxResources) -> Result<(), CgroupError> {
-        if let Some(c) = r.cpu() {
-            if cpu::wanted(c) {
-                cpu::apply_v2(self.dir_for("cpu")?, c)?;
-            }
-            if cpuset::wanted(c) {
-                cpuset::apply(self.dir_for("cpuset")?, c)?;
-            }
-        }
-        if let Some(m) = r.memory() {
-            memory::apply_v2(self.dir_for("memory")?, m)?;
-        }
-        if let Some(p) = r.pids() {
-            pids::apply(self.dir_for("pids")?, p)?;
-        }
-        Ok(())
+        super::apply_resources(r, Version::V2, |c| self.dir_for(c))
     }
 
     fn oom_kills(&self) -> Result<u64, CgroupError> {
-        fs::read_key(self.dir_for("memory")?, "memory.events", "oom_kill")
+        // Without the memory controller there is no memory limit, so no OOM kill of ours.
+        match self.dir_for("memory") {
+            Ok(dir) => fs::read_key(dir, "memory.events", "oom_kill"),
+            Err(_) => Ok(0),
+        }
     }
 
     fn destroy(&self) -> Result<(), CgroupError> {
@@ -117,7 +106,12 @@ fn enable_controllers(leaf: &Path) -> Result<(), CgroupError> {
             .map(|c| format!("+{c}"))
             .collect();
         if !missing.is_empty() {
-            fs::write(dir, "cgroup.subtree_control", missing.join(" "))?;
+            match fs::write(dir, "cgroup.subtree_control", missing.join(" ")) {
+                Err(CgroupError::Io { source, .. }) if source.raw_os_error() == Some(libc::EBUSY) => {
+                    return Err(CgroupError::InternalProcesses { path: dir.to_path_buf() })
+                }
+                r => r?,
+            }
         }
     }
     Ok(())
@@ -125,10 +119,8 @@ fn enable_controllers(leaf: &Path) -> Result<(), CgroupError> {
 
 /// This process's cgroup in the unified hierarchy (the `0::` line of /proc/self/cgroup).
 fn own_cgroup() -> Result<String, CgroupError> {
-    let text =
-        std::fs::read_to_string("/proc/self/cgroup").map_err(|e| CgroupError::OwnCgroup(e.to_string()))?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .map(str::to_string)
+    super::own_cgroups()?
+        .into_iter()
+        .find_map(|(controllers, path)| controllers.is_empty().then_some(path))
         .ok_or_else(|| CgroupError::OwnCgroup("no unified (0::) entry".to_string()))
 }

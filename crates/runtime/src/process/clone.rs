@@ -34,8 +34,13 @@ struct CloneArgs {
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 pub enum Cloned {
-    Parent { child: Pid, joined_cgroup: bool },
-    Child,
+    Parent {
+        child: Pid,
+    },
+    /// `in_cgroup`: the kernel already placed the child in the requested cgroup.
+    Child {
+        in_cgroup: bool,
+    },
 }
 
 /// Clones the calling process into new namespaces, and straight into `cgroup` (a cgroup v2
@@ -55,10 +60,10 @@ pub fn clone_child(flags: CloneFlags, cgroup: Option<BorrowedFd>) -> Result<Clon
         libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>())
     };
     match Errno::result(ret) {
-        Ok(0) => Ok(Cloned::Child),
-        Ok(pid) => Ok(Cloned::Parent { child: Pid::from_raw(pid as i32), joined_cgroup: cgroup.is_some() }),
+        Ok(0) => Ok(Cloned::Child { in_cgroup: cgroup.is_some() }),
+        Ok(pid) => Ok(Cloned::Parent { child: Pid::from_raw(pid as i32) }),
         // Older kernels (< 5.3) lack clone3, < 5.7 lack CLONE_INTO_CGROUP: clone without it;
-        // the parent then moves the child before releasing it.
+        // the child then moves itself before it reports ready.
         Err(Errno::ENOSYS) | Err(Errno::E2BIG) | Err(Errno::EINVAL) => legacy_clone(flags),
         Err(e) => Err(Error::Sys { op: "clone3", source: e }),
     }
@@ -77,15 +82,16 @@ fn legacy_clone(flags: CloneFlags) -> Result<Cloned> {
         )
     };
     match Errno::result(ret).map_err(Error::sys("clone"))? {
-        0 => Ok(Cloned::Child),
-        pid => Ok(Cloned::Parent { child: Pid::from_raw(pid as i32), joined_cgroup: false }),
+        0 => Ok(Cloned::Child { in_cgroup: false }),
+        pid => Ok(Cloned::Parent { child: Pid::from_raw(pid as i32) }),
     }
 }
 
 fn ensure_single_threaded() -> Result<()> {
-    let threads = std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(1);
-    if threads > 1 {
-        return Err(Error::MultiThreaded(threads));
+    // Fails closed: without /proc we cannot tell, so we do not clone.
+    match std::fs::read_dir("/proc/self/task").map(|d| d.count()) {
+        Ok(1) => Ok(()),
+        Ok(n) => Err(Error::NotSingleThreaded(format!("it has {n} threads"))),
+        Err(e) => Err(Error::NotSingleThreaded(format!("/proc/self/task is unreadable: {e}"))),
     }
-    Ok(())
 }

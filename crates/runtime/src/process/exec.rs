@@ -10,8 +10,8 @@ use nix::unistd::execve;
 
 use super::channel::ExecFailure;
 
-/// Docker's PATH when the spec's environment has none.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// Docker's PATH, used when the spec's environment has none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Replaces this process with `args[0]`, looked up on `PATH` from `env` when it has no `/`.
 /// Returns only on failure.
@@ -37,6 +37,29 @@ fn try_exec(program: &str, args: &[String], env: &[String]) -> Result<Infallible
         Err(e) => ExecFailure::Other(e.desc().to_string()),
         Ok(never) => match never {},
     })
+}
+
+/// Marks every descriptor above stdio close-on-exec, so that only 0, 1 and 2 reach the
+/// user's process, whatever the runtime's caller left open. Close-on-exec rather than close:
+/// the channel must stay open to report a failed exec.
+pub fn close_inherited_fds() -> nix::Result<()> {
+    // SAFETY: close_range only changes flags of this process's descriptors.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if ret == 0 {
+        return Ok(());
+    }
+    // Kernels before 5.11: walk /proc/self/fd.
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|_| Errno::EBADF)?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_SETFD on a descriptor number changes only its flags; one that closed
+        // meanwhile (the directory's own) gives EBADF, which is fine.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
 }
 
 /// The first executable `dir/program` on `path_var`, as execvp finds it. A file that exists

@@ -5,6 +5,7 @@
 use std::convert::Infallible;
 use std::fmt::Display;
 use std::os::fd::AsRawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use nix::sched::CloneFlags;
@@ -15,29 +16,41 @@ use oci_spec::runtime::{Process, Spec};
 
 use super::channel::{Channel, Message};
 use super::exec;
+use crate::cgroups::Manager;
 use crate::{namespaces, rootfs, tty};
 
-/// Entry point of the child after clone. Never returns.
-pub fn run(channel: Channel, spec: &Spec, rootfs: &Path, flags: CloneFlags) -> ! {
-    let failure = match init(&channel, spec, rootfs, flags) {
-        Ok(never) => match never {},
-        Err(failure) => failure,
+/// Entry point of the child after clone; `join` is the cgroup to move into when the clone
+/// could not place the child there. Never returns.
+pub fn run(channel: Channel, spec: &Spec, rootfs: &Path, flags: CloneFlags, join: Option<&dyn Manager>) -> ! {
+    // A panic must not unwind into the runtime's code, which this copy of the process
+    // shares up to the clone.
+    let failure = match catch_unwind(AssertUnwindSafe(|| init(&channel, spec, rootfs, flags, join))) {
+        Ok(Ok(never)) => match never {},
+        Ok(Err(failure)) => failure,
+        Err(_) => Message::InitFailed {
+            step: "setting up the container".into(),
+            message: "the init panicked".into(),
+        },
     };
     // The parent learns why from the message; if even that fails it sees end-of-file.
     let _ = channel.send(&failure);
     exit_now(1)
 }
 
-/// Ends the init without running exit handlers or flushing buffers copied from the runtime.
-fn exit_now(code: i32) -> ! {
-    // SAFETY: _exit only ends the process; nothing of ours runs after it.
-    unsafe { libc::_exit(code) }
-}
-
-fn init(channel: &Channel, spec: &Spec, rootfs: &Path, flags: CloneFlags) -> Result<Infallible, Message> {
+fn init(
+    channel: &Channel,
+    spec: &Spec,
+    rootfs: &Path,
+    flags: CloneFlags,
+    join: Option<&dyn Manager>,
+) -> Result<Infallible, Message> {
     // Die with the runtime: a foreground `rocker run` that is killed takes its container along
     // instead of leaving it running unsupervised.
     step("setting the parent-death signal", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
+    if let Some(cgroup) = join {
+        // Before anything else, so all of the container's work is accounted and limited there.
+        step("joining the container's cgroup", cgroup.join_self())?;
+    }
     // Device nodes and directories get exactly the modes the spec asks for.
     umask(Mode::empty());
     let process = spec.process().as_ref().expect("launch checked that the spec has a process");
@@ -47,11 +60,13 @@ fn init(channel: &Channel, spec: &Spec, rootfs: &Path, flags: CloneFlags) -> Res
         step("bringing up the loopback interface", namespaces::loopback_up())?;
     }
     if let Some(name) = spec.hostname() {
-        step("setting the hostname", sethostname(name))?;
+        step(&format!("setting the hostname to {name:?}"), sethostname(name))?;
     }
     // After pivot_root, so /dev/ptmx is the container's own devpts instance.
     let pty = match process.terminal() {
-        Some(true) => Some(step("opening the terminal", tty::open_pty(process.console_size().as_ref()))?),
+        Some(true) => {
+            Some(step("opening the terminal (/dev/ptmx)", tty::open_pty(process.console_size().as_ref()))?)
+        }
         _ => None,
     };
 
@@ -70,10 +85,13 @@ fn init(channel: &Channel, spec: &Spec, rootfs: &Path, flags: CloneFlags) -> Res
     if let Some(pty) = pty {
         step("attaching the terminal", pty.attach_as_stdio())?;
     }
-    step("switching user", set_user(process))?;
-    step("changing to the working directory", chdir(process.cwd()))?;
+    set_user(process)?;
+    let cwd = process.cwd();
+    step(&format!("changing to the working directory {}", cwd.display()), chdir(cwd))?;
     umask(Mode::from_bits_truncate(process.user().umask().unwrap_or(0o022)));
     reset_signals();
+    // Last: no descriptor of the runtime's caller may reach the container (CVE-2024-21626).
+    step("closing inherited file descriptors", exec::close_inherited_fds())?;
     let env = process.env().clone().unwrap_or_default();
     let args = process.args().as_deref().expect("launch checked that args are present");
     let (program, failure) = exec::exec(args, &env);
@@ -84,13 +102,15 @@ fn step<T, E: Display>(what: &str, r: Result<T, E>) -> Result<T, Message> {
     r.map_err(|e| Message::InitFailed { step: what.to_string(), message: e.to_string() })
 }
 
-fn set_user(process: &Process) -> nix::Result<()> {
+fn set_user(process: &Process) -> Result<(), Message> {
     let user = process.user();
+    let (uid, gid) = (user.uid(), user.gid());
     let groups: Vec<Gid> =
         user.additional_gids().as_deref().unwrap_or_default().iter().map(|&g| Gid::from_raw(g)).collect();
-    setgroups(&groups)?;
-    setgid(Gid::from_raw(user.gid()))?;
-    setuid(Uid::from_raw(user.uid()))
+    let what = format!("switching to uid {uid}, gid {gid}");
+    step(&what, setgroups(&groups))?;
+    step(&what, setgid(Gid::from_raw(gid)))?;
+    step(&what, setuid(Uid::from_raw(uid)))
 }
 
 /// The user's process starts with no blocked signals and default dispositions, whatever the
@@ -100,4 +120,10 @@ fn reset_signals() {
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     // SAFETY: installing SIG_DFL runs no handler code.
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
+/// Ends the init without running exit handlers or flushing buffers copied from the runtime.
+fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit only ends the process; nothing of ours runs after it.
+    unsafe { libc::_exit(code) }
 }

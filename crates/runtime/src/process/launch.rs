@@ -3,15 +3,16 @@
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitStatus};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
 use super::channel::{Channel, ChannelError, ExecFailure, Message};
 use super::clone::{clone_child, Cloned};
 use super::init;
-use crate::cgroups::{self, Manager};
+use crate::cgroups::{self, CgroupError, Manager};
 use crate::error::{Error, Result};
 use crate::namespaces;
 
@@ -23,16 +24,36 @@ pub struct Container {
     pid: Pid,
     channel: Channel,
     pty_master: Option<OwnedFd>,
-    cgroup: Option<Box<dyn Manager>>,
-    reaped: bool,
+    cgroup: CgroupGuard,
+    status: Option<WaitStatus>,
 }
 
 /// How the container's init ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Exit {
     pub status: WaitStatus,
     /// The kernel's OOM killer killed a process in the container.
     pub oom_killed: bool,
+    /// What went wrong reading the OOM count or removing the cgroup: worth a warning, but
+    /// the container's own exit status stands.
+    pub cleanup_errors: Vec<CgroupError>,
+}
+
+/// The container's cgroup, removed on drop unless taken.
+struct CgroupGuard(Option<Box<dyn Manager>>);
+
+impl CgroupGuard {
+    fn get(&self) -> &dyn Manager {
+        self.0.as_deref().expect("the cgroup is only taken by finish")
+    }
+}
+
+impl Drop for CgroupGuard {
+    fn drop(&mut self) {
+        if let Some(cgroup) = self.0.take() {
+            let _ = cgroup.destroy();
+        }
+    }
 }
 
 /// Creates the container described by `spec` (a relative `root.path` is taken from `bundle`):
@@ -42,43 +63,32 @@ pub fn launch(spec: &Spec, bundle: &Path) -> Result<Container> {
     check_process(spec)?;
     let rootfs = rootfs_path(spec, bundle)?;
     let flags = namespaces::clone_flags(spec)?;
+    if spec.hostname().is_some() && !flags.contains(CloneFlags::CLONE_NEWUTS) {
+        // Setting it would rename the host.
+        return Err(Error::InvalidSpec(
+            "hostname needs a new UTS namespace: add {\"type\": \"uts\"} to linux.namespaces".into(),
+        ));
+    }
     let linux = spec.linux().as_ref();
     let cgroup_path = linux
         .and_then(|l| l.cgroups_path().as_ref())
         .ok_or_else(|| Error::InvalidSpec("linux.cgroupsPath is required".into()))?;
-    let cgroup = cgroups::create(&cgroup_path.to_string_lossy())?;
+    let cgroup = CgroupGuard(Some(cgroups::create(&cgroup_path.to_string_lossy())?));
     if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
-        if let Err(e) = cgroup.apply(resources) {
-            let _ = cgroup.destroy();
-            return Err(e.into());
-        }
+        cgroup.get().apply(resources)?;
     }
-    let (parent_end, child_end) = match Channel::pair() {
-        Ok(pair) => pair,
-        Err(e) => {
-            let _ = cgroup.destroy();
-            return Err(e.into());
-        }
-    };
+    let (parent_end, child_end) = Channel::pair()?;
 
-    let (pid, joined_cgroup) = match clone_child(flags, cgroup.clone_target()) {
-        Ok(Cloned::Child) => {
+    let pid = match clone_child(flags, cgroup.get().clone_target())? {
+        Cloned::Child { in_cgroup } => {
             drop(parent_end);
-            init::run(child_end, spec, &rootfs, flags)
+            let join = (!in_cgroup).then(|| cgroup.get());
+            init::run(child_end, spec, &rootfs, flags, join)
         }
-        Ok(Cloned::Parent { child, joined_cgroup }) => (child, joined_cgroup),
-        Err(e) => {
-            let _ = cgroup.destroy();
-            return Err(e);
-        }
+        Cloned::Parent { child } => child,
     };
     drop(child_end);
-    let mut container =
-        Container { pid, channel: parent_end, pty_master: None, cgroup: Some(cgroup), reaped: false };
-    if !joined_cgroup {
-        // The child is setting up its rootfs meanwhile; it waits for Start before user code.
-        container.cgroup.as_ref().expect("set above").add_process(pid)?;
-    }
+    let mut container = Container { pid, channel: parent_end, pty_master: None, cgroup, status: None };
     container.pty_master = container.expect_ready()?;
     Ok(container)
 }
@@ -104,17 +114,36 @@ impl Container {
                 ExecFailure::NotExecutable => Error::ExecNotExecutable { program },
                 ExecFailure::Other(message) => Error::ExecFailed { program, message },
             }),
+            Some((Message::InitFailed { step, message }, _)) => Err(Error::Init { step, message }),
             Some((other, _)) => Err(unexpected(other, "the exec's outcome")),
         }
     }
 
-    /// Records how the init ended (the caller reaped it), then removes the cgroup.
-    pub fn finish(mut self, status: WaitStatus) -> Result<Exit> {
-        self.reaped = true;
-        let cgroup = self.cgroup.take().expect("only finish takes the cgroup");
-        let oom_killed = cgroup.oom_kills().map(|n| n > 0);
-        cgroup.destroy()?;
-        Ok(Exit { status, oom_killed: oom_killed? })
+    /// The init's exit status if it has exited (reaping it), without blocking.
+    pub fn try_wait(&mut self) -> Result<Option<WaitStatus>> {
+        if self.status.is_none() {
+            match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)).map_err(Error::sys("waitpid"))? {
+                s @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => self.status = Some(s),
+                _ => {}
+            }
+        }
+        Ok(self.status)
+    }
+
+    /// Once the init has been reaped by [`Container::try_wait`]: reads whether the OOM killer
+    /// struck and removes the cgroup.
+    pub fn finish(mut self) -> Result<Exit> {
+        let status = self.status.ok_or(Error::StillRunning)?;
+        let cgroup = self.cgroup.0.take().expect("only finish takes the cgroup");
+        let mut cleanup_errors = Vec::new();
+        let oom_killed = cgroup.oom_kills().map(|n| n > 0).unwrap_or_else(|e| {
+            cleanup_errors.push(e);
+            false
+        });
+        if let Err(e) = cgroup.destroy() {
+            cleanup_errors.push(e);
+        }
+        Ok(Exit { status, oom_killed, cleanup_errors })
     }
 
     fn expect_ready(&self) -> Result<Option<OwnedFd>> {
@@ -129,12 +158,10 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        if !self.reaped {
+        // Only an init not yet reaped is still ours to kill: a reaped pid may be reused.
+        if self.status.is_none() {
             let _ = kill(self.pid, Signal::SIGKILL);
             let _ = waitpid(self.pid, None);
-        }
-        if let Some(cgroup) = self.cgroup.take() {
-            let _ = cgroup.destroy();
         }
     }
 }

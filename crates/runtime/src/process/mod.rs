@@ -27,4 +27,5 @@ mod exec;
 mod init;
 mod launch;
 
+pub use exec::DEFAULT_PATH;
 pub use launch::{launch, Container, Exit};

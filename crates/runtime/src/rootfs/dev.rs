@@ -1,8 +1,9 @@
 //! The container's /dev: the device nodes every container gets, the spec's devices, and
 //! the standard symlinks.
 
-use std::os::fd::BorrowedFd;
-use std::path::{Path, PathBuf};
+use std::ffi::OsStr;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
@@ -34,9 +35,19 @@ const SYMLINKS: [(&str, &str); 6] = [
 /// Creates the default devices (unless the spec gives its own node at that path), then the
 /// spec's devices, then the symlinks. Runs before pivot_root, with the umask cleared.
 pub fn populate(root: BorrowedFd, devices: &[LinuxDevice]) -> Result<(), RootfsError> {
+    let dev = resolve::mkdir_all(root, Path::new("/dev"))?;
     for (path, major, minor) in DEFAULT_DEVICES {
         if !devices.iter().any(|d| d.path() == Path::new(path)) {
-            create_node(root, Path::new(path), SFlag::S_IFCHR, major, minor, 0o666, None)?;
+            let name = Path::new(path).file_name().expect("constant has a file name");
+            create_node(
+                &dev,
+                name,
+                Path::new(path),
+                SFlag::S_IFCHR,
+                makedev(major, minor),
+                0o666,
+                (None, None),
+            )?;
         }
     }
     for d in devices {
@@ -51,18 +62,15 @@ pub fn populate(root: BorrowedFd, devices: &[LinuxDevice]) -> Result<(), RootfsE
                 )))
             }
         };
-        let owner = (d.uid(), d.gid());
-        create_node(
-            root,
-            d.path(),
-            kind,
-            d.major() as u64,
-            d.minor() as u64,
-            d.file_mode().unwrap_or(0o666),
-            Some(owner),
-        )?;
+        let path = d.path();
+        let (parent, name) = match (path.parent(), path.file_name()) {
+            (Some(p), Some(n)) => (p, n),
+            _ => return Err(RootfsError::sys("mknod", path, Errno::EINVAL)),
+        };
+        let dir = resolve::mkdir_all(root, parent)?;
+        let rdev = makedev(d.major() as u64, d.minor() as u64);
+        create_node(&dir, name, path, kind, rdev, d.file_mode().unwrap_or(0o666), (d.uid(), d.gid()))?;
     }
-    let dev = resolve::open(root, Path::new("/dev"))?;
     for (target, link) in SYMLINKS {
         let name = Path::new(link).file_name().expect("constant has a file name");
         match symlinkat(target, &dev, name) {
@@ -73,35 +81,25 @@ pub fn populate(root: BorrowedFd, devices: &[LinuxDevice]) -> Result<(), RootfsE
     Ok(())
 }
 
+/// Makes node `name` in `dir` (`path` is its name in the container, for errors).
 fn create_node(
-    root: BorrowedFd,
+    dir: &OwnedFd,
+    name: &OsStr,
     path: &Path,
     kind: SFlag,
-    major: u64,
-    minor: u64,
+    rdev: u64,
     mode: u32,
-    owner: Option<(Option<u32>, Option<u32>)>,
+    (uid, gid): (Option<u32>, Option<u32>),
 ) -> Result<(), RootfsError> {
-    let parent = path.parent().unwrap_or(Path::new("/dev"));
-    let name = path.file_name().ok_or_else(|| RootfsError::sys("mknod", path, Errno::EINVAL))?;
-    let dir = resolve::mkdir_all(root, parent)?;
-    match mknodat(&dir, name, kind, Mode::from_bits_truncate(mode), makedev(major, minor)) {
+    match mknodat(dir, name, kind, Mode::from_bits_truncate(mode), rdev) {
         Ok(()) => {}
         // Already there, e.g. an image that ships /dev nodes: keep it.
         Err(Errno::EEXIST) => return Ok(()),
         Err(e) => return Err(RootfsError::sys("mknod", path, e)),
     }
-    if let Some((uid, gid)) = owner {
-        if uid.is_some() || gid.is_some() {
-            fchownat(
-                &dir,
-                name,
-                uid.map(Uid::from_raw),
-                gid.map(Gid::from_raw),
-                AtFlags::AT_SYMLINK_NOFOLLOW,
-            )
-            .map_err(|e| RootfsError::sys("chown", &PathBuf::from(path), e))?;
-        }
+    if uid.is_some() || gid.is_some() {
+        fchownat(dir, name, uid.map(Uid::from_raw), gid.map(Gid::from_raw), AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|e| RootfsError::sys("chown", path, e))?;
     }
     Ok(())
 }

@@ -61,7 +61,7 @@ pub fn setup(spec: &Spec, rootfs: &Path) -> Result<(), RootfsError> {
     if dev_is_ours {
         dev::populate(root, linux.and_then(|l| l.devices().as_deref()).unwrap_or_default())?;
     }
-    if let Some(cwd) = spec.process().as_ref().map(|p| p.cwd()) {
+    if let Some(cwd) = spec.process().as_ref().map(|p| p.cwd()).filter(|c| *c != Path::new("/")) {
         // Docker creates a missing working directory rather than failing.
         resolve::mkdir_all(root, cwd)?;
     }
@@ -77,6 +77,11 @@ pub fn setup(spec: &Spec, rootfs: &Path) -> Result<(), RootfsError> {
     }
     if let Some(p) = linux.and_then(|l| l.rootfs_propagation().as_deref()) {
         let o = mounts::parse_options(&[p.to_string()]);
+        if o.propagation.is_empty() {
+            return Err(RootfsError::Unsupported(format!(
+                "linux.rootfsPropagation {p:?} is not one of private, rprivate, slave, rslave, shared, rshared, unbindable, runbindable"
+            )));
+        }
         mount(None::<&str>, "/", None::<&str>, o.propagation | MsFlags::MS_REC, None::<&str>)
             .map_err(|e| RootfsError::sys("set rootfs propagation of", Path::new("/"), e))?;
     }
@@ -88,9 +93,7 @@ pub fn setup(spec: &Spec, rootfs: &Path) -> Result<(), RootfsError> {
 fn pivot(rootfs: &Path) -> Result<(), RootfsError> {
     chdir(rootfs).map_err(|e| RootfsError::sys("chdir", rootfs, e))?;
     pivot_root(".", ".").map_err(|e| RootfsError::sys("pivot_root", rootfs, e))?;
-    // The old root must not propagate the unmount anywhere, whatever the host had.
-    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>)
-        .map_err(|e| RootfsError::sys("make slave", Path::new("/"), e))?;
+    // The old root is already private (step 1), so its unmount propagates nowhere.
     umount2(".", MntFlags::MNT_DETACH)
         .map_err(|e| RootfsError::sys("unmount old root", Path::new("/"), e))?;
     chdir("/").map_err(|e| RootfsError::sys("chdir", Path::new("/"), e))

@@ -85,6 +85,7 @@ pub fn mount_in_root(root: BorrowedFd, m: &Mount) -> Result<(), RootfsError> {
     let fail = |op: &'static str| move |e| RootfsError::sys(op, dest, e);
     let data = opts.data.join(",");
     let data = (!data.is_empty()).then_some(data.as_str());
+    let remount_flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
     if bind {
         let src = source.ok_or_else(|| {
             RootfsError::Unsupported(format!("bind mount at {} has no source", dest.display()))
@@ -96,26 +97,25 @@ pub fn mount_in_root(root: BorrowedFd, m: &Mount) -> Result<(), RootfsError> {
             opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
             None::<&str>,
         )
-        .map_err(fail("bind mount"))?;
-        // A bind mount ignores other flags; they take effect on a remount of the new mount.
-        let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
-        if !extra.is_empty() {
-            mount(
-                None::<&str>,
-                &target,
-                None::<&str>,
-                extra | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
-                None::<&str>,
-            )
-            .map_err(fail("remount"))?;
-        }
+        .map_err(|e| RootfsError::sys("bind mount from", &src, e))?;
     } else {
         let src = source.unwrap_or_else(|| typ.into());
         mount(Some(&src), &target, Some(typ), opts.flags, data).map_err(fail("mount"))?;
     }
-    if !opts.propagation.is_empty() {
-        mount(None::<&str>, &target, None::<&str>, opts.propagation, None::<&str>)
-            .map_err(fail("set propagation of"))?;
+    if (bind && !remount_flags.is_empty()) || !opts.propagation.is_empty() {
+        // The descriptor opened before the mount still names the directory underneath it:
+        // open the destination again to reach the new mount itself.
+        let mounted_fd = resolve::open(root, dest)?;
+        let mounted = resolve::fd_path(&mounted_fd);
+        if bind && !remount_flags.is_empty() {
+            // A bind mount ignores other flags; they take effect on a remount of the new mount.
+            let flags = remount_flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+            mount(None::<&str>, &mounted, None::<&str>, flags, None::<&str>).map_err(fail("remount"))?;
+        }
+        if !opts.propagation.is_empty() {
+            mount(None::<&str>, &mounted, None::<&str>, opts.propagation, None::<&str>)
+                .map_err(fail("set propagation of"))?;
+        }
     }
     Ok(())
 }

@@ -35,6 +35,7 @@ fn openat2_in_root(root: BorrowedFd, path: &Path, flags: libc::c_int) -> nix::Re
             )
         };
         match Errno::result(ret) {
+            // SAFETY: the kernel just returned this new descriptor; nothing else owns it.
             Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
             Err(Errno::EINTR) | Err(Errno::EAGAIN) => continue,
             Err(e) => return Err(e),
