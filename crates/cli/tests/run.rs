@@ -354,9 +354,9 @@ fn the_containers_pty_follows_the_callers_window_size() {
     // A pty of the test's own stands in for the user's terminal.
     let (mut master, slave) = {
         let (mut m, mut s) = (0, 0);
-        let mut ws = libc::winsize { ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
+        let ws = libc::winsize { ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
         // SAFETY: openpty writes two new descriptors into m and s; names and termios are unused.
-        let rc = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &mut ws) };
+        let rc = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
         assert_eq!(rc, 0);
         // SAFETY: both descriptors are new and owned only here.
         unsafe { (std::fs::File::from_raw_fd(m), OwnedFd::from_raw_fd(s)) }

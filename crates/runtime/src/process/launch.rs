@@ -122,9 +122,10 @@ impl Container {
     /// The init's exit status if it has exited (reaping it), without blocking.
     pub fn try_wait(&mut self) -> Result<Option<WaitStatus>> {
         if self.status.is_none() {
-            match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)).map_err(Error::sys("waitpid"))? {
-                s @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => self.status = Some(s),
-                _ => {}
+            if let s @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
+                waitpid(self.pid, Some(WaitPidFlag::WNOHANG)).map_err(Error::sys("waitpid"))?
+            {
+                self.status = Some(s);
             }
         }
         Ok(self.status)
