@@ -1,7 +1,8 @@
 //! The OCI spec for a `rocker run`: the user's flags on top of Docker's defaults.
 
 use oci_spec::runtime::{
-    BoxBuilder, LinuxBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
+    BoxBuilder, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroup,
+    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
     LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec,
     SpecBuilder, UserBuilder,
 };
@@ -29,6 +30,41 @@ const MASKED_PATHS: [&str; 11] = [
 ];
 const READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
+/// Docker's default capabilities: root in the container, without the powers over the host.
+const CAPABILITIES: [Capability; 14] = [
+    Capability::Chown,
+    Capability::DacOverride,
+    Capability::Fsetid,
+    Capability::Fowner,
+    Capability::Mknod,
+    Capability::NetRaw,
+    Capability::Setgid,
+    Capability::Setuid,
+    Capability::Setfcap,
+    Capability::Setpcap,
+    Capability::NetBindService,
+    Capability::SysChroot,
+    Capability::Kill,
+    Capability::AuditWrite,
+];
+
+/// Docker's device allow-list: any node may be created (mknod), but only these opened:
+/// (type, major, minor) with None for any.
+const ALLOWED_DEVICES: [(LinuxDeviceType, Option<i64>, Option<i64>, &str); 12] = [
+    (LinuxDeviceType::C, None, None, "m"),
+    (LinuxDeviceType::B, None, None, "m"),
+    (LinuxDeviceType::C, Some(1), Some(3), "rwm"),    // null
+    (LinuxDeviceType::C, Some(1), Some(5), "rwm"),    // zero
+    (LinuxDeviceType::C, Some(1), Some(7), "rwm"),    // full
+    (LinuxDeviceType::C, Some(1), Some(8), "rwm"),    // random
+    (LinuxDeviceType::C, Some(1), Some(9), "rwm"),    // urandom
+    (LinuxDeviceType::C, Some(5), Some(0), "rwm"),    // tty
+    (LinuxDeviceType::C, Some(5), Some(1), "rwm"),    // console
+    (LinuxDeviceType::C, Some(5), Some(2), "rwm"),    // ptmx
+    (LinuxDeviceType::C, Some(136), None, "rwm"),     // the container's pts
+    (LinuxDeviceType::C, Some(10), Some(200), "rwm"), // tun
+];
+
 /// Everything about the container that is not in the request itself.
 pub struct Context<'a> {
     pub id: &'a str,
@@ -49,7 +85,8 @@ pub fn build(req: &RunRequest, ctx: &Context) -> Result<Spec, EngineError> {
         .args(req.command.clone())
         .env(environment(req, ctx.hostname))
         .cwd(cwd)
-        .user(UserBuilder::default().uid(0u32).gid(0u32).build().map_err(invalid)?);
+        .user(UserBuilder::default().uid(0u32).gid(0u32).build().map_err(invalid)?)
+        .capabilities(capabilities()?);
     if let Some((rows, cols)) = ctx.console_size.filter(|_| req.tty) {
         process = process.console_size(
             BoxBuilder::default().height(rows as u64).width(cols as u64).build().map_err(invalid)?,
@@ -134,7 +171,8 @@ fn resources(l: &Limits) -> Result<oci_spec::runtime::LinuxResources, EngineErro
     if let Some(cpuset) = &l.cpuset_cpus {
         cpu = cpu.cpus(cpuset.clone());
     }
-    let mut res = LinuxResourcesBuilder::default().cpu(cpu.build().map_err(invalid)?);
+    let mut res =
+        LinuxResourcesBuilder::default().cpu(cpu.build().map_err(invalid)?).devices(device_rules()?);
     if let Some(bytes) = l.memory {
         if bytes < MIN_MEMORY {
             return Err(EngineError::InvalidArgument(
@@ -150,6 +188,36 @@ fn resources(l: &Limits) -> Result<oci_spec::runtime::LinuxResources, EngineErro
 }
 
 const MIN_MEMORY: u64 = 6 << 20;
+
+fn capabilities() -> Result<oci_spec::runtime::LinuxCapabilities, EngineError> {
+    let set: oci_spec::runtime::Capabilities = CAPABILITIES.into_iter().collect();
+    LinuxCapabilitiesBuilder::default()
+        .bounding(set.clone())
+        .effective(set.clone())
+        .permitted(set)
+        // The builder's defaults would grant some; Docker grants none here.
+        .inheritable(oci_spec::runtime::Capabilities::new())
+        .ambient(oci_spec::runtime::Capabilities::new())
+        .build()
+        .map_err(invalid)
+}
+
+/// Deny everything, then allow Docker's list.
+fn device_rules() -> Result<Vec<LinuxDeviceCgroup>, EngineError> {
+    let deny_all = LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().map_err(invalid)?;
+    let mut rules = vec![deny_all];
+    for (typ, major, minor, access) in ALLOWED_DEVICES {
+        let mut rule = LinuxDeviceCgroupBuilder::default().allow(true).typ(typ).access(access);
+        if let Some(m) = major {
+            rule = rule.major(m);
+        }
+        if let Some(m) = minor {
+            rule = rule.minor(m);
+        }
+        rules.push(rule.build().map_err(invalid)?);
+    }
+    Ok(rules)
+}
 
 fn default_mounts() -> Result<Vec<Mount>, EngineError> {
     let m = |dest: &str, typ: &str, source: &str, opts: &[&str]| {

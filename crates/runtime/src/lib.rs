@@ -9,6 +9,7 @@ pub mod error;
 mod namespaces;
 pub mod process;
 mod rootfs;
+mod security;
 pub mod tty;
 
 pub use error::{Error, Result};

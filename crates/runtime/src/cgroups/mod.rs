@@ -6,6 +6,7 @@
 
 mod cpu;
 mod cpuset;
+mod devices;
 mod fs;
 mod memory;
 mod pids;
@@ -103,6 +104,12 @@ fn apply_resources<'a>(
     }
     if let Some(p) = r.pids() {
         pids::apply(dir_for("pids")?, p)?;
+    }
+    match (r.devices(), version) {
+        (Some(rules), Version::V1) => devices::apply_v1(dir_for("devices")?, rules)?,
+        // cgroup v2 filters devices with an eBPF program attached to the cgroup; rocker
+        // does not load one yet, so on v2 the device allow-list is not enforced.
+        (Some(_), Version::V2) | (None, _) => {}
     }
     Ok(())
 }

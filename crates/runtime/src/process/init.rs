@@ -11,13 +11,13 @@ use std::path::Path;
 use nix::sched::CloneFlags;
 use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
-use nix::unistd::{chdir, setgid, setgroups, sethostname, setuid, Gid, Uid};
-use oci_spec::runtime::{Process, Spec};
+use nix::unistd::{chdir, sethostname};
+use oci_spec::runtime::Spec;
 
 use super::channel::{Channel, Message};
 use super::exec;
 use crate::cgroups::Manager;
-use crate::{namespaces, rootfs, tty};
+use crate::{namespaces, rootfs, security, tty};
 
 /// Entry point of the child after clone; `join` is the cgroup to move into when the clone
 /// could not place the child there. Never returns.
@@ -85,9 +85,21 @@ fn init(
     if let Some(pty) = pty {
         step("attaching the terminal", pty.attach_as_stdio())?;
     }
-    set_user(process)?;
+    let caps = process.capabilities().as_ref();
+    if let Some(c) = caps {
+        step("dropping capabilities from the bounding set", security::drop_bounding(c))?;
+    }
+    let user = process.user();
+    step(&format!("switching to uid {}, gid {}", user.uid(), user.gid()), security::switch_user(user))?;
+    // As the new user, so that a directory it may not enter is an error, as with runc.
     let cwd = process.cwd();
     step(&format!("changing to the working directory {}", cwd.display()), chdir(cwd))?;
+    if let Some(c) = caps {
+        step("setting capabilities", security::apply_after_setuid(c))?;
+    }
+    if process.no_new_privileges() == Some(true) {
+        step("setting no_new_privs", nix::sys::prctl::set_no_new_privs())?;
+    }
     umask(Mode::from_bits_truncate(process.user().umask().unwrap_or(0o022)));
     reset_signals();
     // Last: no descriptor of the runtime's caller may reach the container (CVE-2024-21626).
@@ -100,17 +112,6 @@ fn init(
 
 fn step<T, E: Display>(what: &str, r: Result<T, E>) -> Result<T, Message> {
     r.map_err(|e| Message::InitFailed { step: what.to_string(), message: e.to_string() })
-}
-
-fn set_user(process: &Process) -> Result<(), Message> {
-    let user = process.user();
-    let (uid, gid) = (user.uid(), user.gid());
-    let groups: Vec<Gid> =
-        user.additional_gids().as_deref().unwrap_or_default().iter().map(|&g| Gid::from_raw(g)).collect();
-    let what = format!("switching to uid {uid}, gid {gid}");
-    step(&what, setgroups(&groups))?;
-    step(&what, setgid(Gid::from_raw(gid)))?;
-    step(&what, setuid(Uid::from_raw(uid)))
 }
 
 /// The user's process starts with no blocked signals and default dispositions, whatever the

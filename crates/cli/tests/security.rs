@@ -1,0 +1,76 @@
+//! What a container may not do to its host, checked from inside real containers.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+
+use common::*;
+
+#[test]
+fn the_container_has_dockers_capabilities_and_no_more() {
+    let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
+    let r = sh(&cg, rootfs.path(), &[], "grep ^Cap /proc/self/status");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Docker's default set: chown, dac_override, fowner, fsetid, kill, setgid, setuid,
+    // setpcap, net_bind_service, net_raw, sys_chroot, mknod, audit_write, setfcap.
+    assert_eq!(
+        r.stdout,
+        "CapInh:\t0000000000000000\nCapPrm:\t00000000a80425fb\nCapEff:\t00000000a80425fb\n\
+         CapBnd:\t00000000a80425fb\nCapAmb:\t0000000000000000\n"
+    );
+}
+
+#[test]
+fn the_container_cannot_mount_or_make_sys_writable() {
+    let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
+    let r = sh(
+        &cg,
+        rootfs.path(),
+        &[],
+        "mkdir /tmp/m; mount -t tmpfs x /tmp/m 2>/dev/null && echo mounted; \
+         mount -o remount,rw /sys 2>/dev/null && echo sys-rw; \
+         echo x > /proc/sys/kernel/hostname 2>/dev/null && echo proc-sys-rw; \
+         touch /sys/rocker-x 2>/dev/null && echo sys-written; echo done",
+    );
+    assert_eq!(r.stdout, "done\n", "{}", r.stderr);
+}
+
+#[test]
+fn host_devices_cannot_be_opened_even_when_created() {
+    let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
+    // /dev/kmsg (1:11) is the host's kernel log. CAP_MKNOD allows the node, as in Docker;
+    // the devices cgroup refuses to open it.
+    let r = sh(
+        &cg,
+        rootfs.path(),
+        &[],
+        "mknod /dev/k c 1 11 && echo made; head -c1 /dev/k >/dev/null && echo read",
+    );
+    if cgroup_v2() {
+        panic!("cgroup v2 device filtering (eBPF) is not implemented yet; this test must not pass there");
+    }
+    assert_eq!(r.stdout, "made\n", "{}", r.stderr);
+    assert!(r.stderr.contains("Operation not permitted"), "{}", r.stderr);
+}
+
+#[test]
+fn descriptors_rocker_inherits_do_not_reach_the_container() {
+    let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
+    let host_dir = std::fs::File::open("/").unwrap();
+    let mut c = rocker_run(&cg, rootfs.path(), &["/bin/ls", "/proc/self/fd"]);
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&host_dir);
+    // SAFETY: only dup2 between fork and exec: rocker starts with the host's / open as fd 7,
+    // as a careless caller might leave it (CVE-2024-21626).
+    unsafe {
+        c.pre_exec(move || {
+            if libc::dup2(raw, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let r = output(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // 0-2 and the descriptor ls opened for the directory it lists.
+    assert_eq!(r.stdout.split_whitespace().collect::<Vec<_>>(), ["0", "1", "2", "3"], "{}", r.stdout);
+}
