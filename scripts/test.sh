@@ -6,10 +6,10 @@ cd "$(dirname "$0")/.."
 
 cargo test --locked --workspace
 
-# The same limit and bad-input tests, run inside a VM whose only hierarchy is cgroup v2
+# The same limit, bad-input and security tests, run inside a VM whose only hierarchy is cgroup v2
 # (this host may well be v1 or hybrid). They drive the rocker binary at its absolute path,
 # which tests/vm/run.sh reproduces inside the VM.
-for suite in limits errors; do
+for suite in limits errors security; do
   bin=$(cargo test --locked -p rocker --test "$suite" --no-run 2>&1 \
     | sed -n "s#.*Executable tests/$suite.rs (\(.*\))#\1#p")
   [ -x "$bin" ] || { echo "scripts/test.sh: no test binary for $suite" >&2; exit 1; }

@@ -39,16 +39,13 @@ fn the_container_cannot_mount_or_make_sys_writable() {
 fn host_devices_cannot_be_opened_even_when_created() {
     let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
     // /dev/kmsg (1:11) is the host's kernel log. CAP_MKNOD allows the node, as in Docker;
-    // the devices cgroup refuses to open it.
+    // the device allow-list (v1 devices cgroup, v2 eBPF program) refuses to open it.
     let r = sh(
         &cg,
         rootfs.path(),
         &[],
         "mknod /dev/k c 1 11 && echo made; head -c1 /dev/k >/dev/null && echo read",
     );
-    if cgroup_v2() {
-        panic!("cgroup v2 device filtering (eBPF) is not implemented yet; this test must not pass there");
-    }
     assert_eq!(r.stdout, "made\n", "{}", r.stderr);
     assert!(r.stderr.contains("Operation not permitted"), "{}", r.stderr);
 }

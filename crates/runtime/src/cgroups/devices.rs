@@ -1,4 +1,5 @@
 //! The devices controller (v1): which device nodes the container may create and open.
+//! (On v2 the same rules become an eBPF program: see bpf.rs.)
 
 use std::path::Path;
 

@@ -20,6 +20,12 @@ pub enum CgroupError {
     InternalProcesses { path: PathBuf },
     #[error("cgroup {0} already exists: another container uses this cgroups path")]
     Exists(PathBuf),
+    #[error("{path}: {source}")]
+    DeviceFilter {
+        path: PathBuf,
+        #[source]
+        source: super::bpf::BpfError,
+    },
     #[error("invalid cgroup path {0:?}: use a path without '..' components")]
     InvalidPath(String),
     #[error("no cgroup v1 hierarchy with the {0} controller is mounted under /sys/fs/cgroup")]

@@ -4,6 +4,7 @@
 //! there means the unified hierarchy (v2); anything else (a tmpfs of v1 hierarchies, possibly
 //! with a controller-less cgroup2 at `unified`, the "hybrid" layout) means v1.
 
+mod bpf;
 mod cpu;
 mod cpuset;
 mod devices;
@@ -86,6 +87,7 @@ fn resolve(mount: &Path, mount_root: &str, own: &str, path: &Path) -> PathBuf {
 
 /// Writes the spec's limits through the controller files, wherever `dir_for` says each
 /// controller lives. Shared by both backends; the controller modules know the file names.
+/// Device rules differ in kind between v1 (files) and v2 (eBPF), so each backend does them.
 fn apply_resources<'a>(
     r: &LinuxResources,
     version: Version,
@@ -104,12 +106,6 @@ fn apply_resources<'a>(
     }
     if let Some(p) = r.pids() {
         pids::apply(dir_for("pids")?, p)?;
-    }
-    match (r.devices(), version) {
-        (Some(rules), Version::V1) => devices::apply_v1(dir_for("devices")?, rules)?,
-        // cgroup v2 filters devices with an eBPF program attached to the cgroup; rocker
-        // does not load one yet, so on v2 the device allow-list is not enforced.
-        (Some(_), Version::V2) | (None, _) => {}
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::LinuxResources;
 
 use super::fs::{self, CgroupError};
-use super::{cpuset, Manager, Version};
+use super::{cpuset, devices, Manager, Version};
 
 /// One v1 hierarchy the container joined.
 struct Hierarchy {
@@ -68,7 +68,11 @@ impl Manager for V1Cgroup {
     }
 
     fn apply(&self, r: &LinuxResources) -> Result<(), CgroupError> {
-        super::apply_resources(r, Version::V1, |c| self.dir_of(c))
+        super::apply_resources(r, Version::V1, |c| self.dir_of(c))?;
+        match r.devices() {
+            Some(rules) => devices::apply_v1(self.dir_of("devices")?, rules),
+            None => Ok(()),
+        }
     }
 
     fn oom_kills(&self) -> Result<u64, CgroupError> {

@@ -8,14 +8,15 @@ use nix::sys::stat::Mode;
 use oci_spec::runtime::LinuxResources;
 
 use super::fs::{self, CgroupError};
-use super::{Manager, Version, CGROUP_ROOT};
+use super::{bpf, Manager, Version, CGROUP_ROOT};
 
 /// The controllers rocker sets limits with, enabled down to the container's cgroup.
 const CONTROLLERS: [&str; 4] = ["cpu", "cpuset", "memory", "pids"];
 
 pub struct V2Cgroup {
     dir: PathBuf,
-    /// Held open for `CLONE_INTO_CGROUP`.
+    /// Held open for `CLONE_INTO_CGROUP` and the device filter (so not O_PATH: attaching a
+    /// BPF program needs a real open file).
     fd: OwnedFd,
     /// The leaf's cgroup.controllers, read once at creation.
     available: Vec<String>,
@@ -41,7 +42,7 @@ impl V2Cgroup {
             enable_controllers(&dir)?;
             available = controllers(&dir)?;
         }
-        let fd = open(&dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        let fd = open(&dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|e| CgroupError::Io { op: "open", path: dir.clone(), source: e.into() })?;
         Ok(V2Cgroup { dir, fd, available })
     }
@@ -69,7 +70,12 @@ impl Manager for V2Cgroup {
     }
 
     fn apply(&self, r: &LinuxResources) -> Result<(), CgroupError> {
-        super::apply_resources(r, Version::V2, |c| self.dir_for(c))
+        super::apply_resources(r, Version::V2, |c| self.dir_for(c))?;
+        match r.devices() {
+            Some(rules) => bpf::attach_device_filter(self.fd.as_fd(), &bpf::compile(rules))
+                .map_err(|source| CgroupError::DeviceFilter { path: self.dir.clone(), source }),
+            None => Ok(()),
+        }
     }
 
     fn oom_kills(&self) -> Result<u64, CgroupError> {
