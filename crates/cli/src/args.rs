@@ -118,20 +118,17 @@ pub fn normalize(args: Vec<String>) -> Vec<String> {
             break;
         }
         let (dashes, body) = if let Some(b) = arg.strip_prefix("--") { (2, b) } else { (1, &arg[1..]) };
-        let (name, has_value) = match body.split_once('=') {
-            Some((n, _)) => (n, true),
-            None => (body, false),
-        };
+        let inline = body.split_once('=');
+        let (name, has_value) = inline.map_or((body, false), |(n, _)| (n, true));
         let long = dashes == 2 || (name.len() > 1 && is_long(name));
         let needs_next = if long {
             takes_value(name) && !has_value
         } else {
-            // A short cluster like -it or -m64: only a value-taking last letter takes the next arg.
-            body.len() == 1 && body.chars().next().is_some_and(short_takes_value)
-                || body.chars().last().is_some_and(short_takes_value)
-                    && body.chars().all(|c| c.is_ascii_alphabetic())
+            // A short cluster like -it or -m: a value-taking last letter takes the next arg.
+            body.chars().all(|c| c.is_ascii_alphabetic())
+                && body.chars().last().is_some_and(short_takes_value)
         };
-        match (long, dashes, body.split_once('=')) {
+        match (long, dashes, inline) {
             (true, 1, _) => out.push(format!("-{arg}")),
             // clap mis-parses the options after a short `-m=64`; `-m 64` means the same.
             (false, _, Some((short, value))) if short.len() == 1 => {

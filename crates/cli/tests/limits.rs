@@ -186,3 +186,30 @@ fn limits_are_written_where_the_container_runs() {
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn cgroups_made_inside_the_containers_cgroup_are_removed_with_it() {
+    let _turn = serial();
+    let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
+    let mut c = std::process::Command::new(ROCKER);
+    c.arg("run")
+        .arg("-i")
+        .arg("--cgroup-parent")
+        .arg(&cg.name)
+        .arg("--rootfs")
+        .arg(rootfs.path())
+        .args(["/bin/sh", "-c", "echo ready; read x; exit 7"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    // What a container with delegated cgroups (systemd inside, say) would do.
+    for dir in cg.children() {
+        std::fs::create_dir(dir.join("nested")).unwrap();
+    }
+    drop(child.stdin.take());
+    assert_eq!(child.wait().unwrap().code(), Some(7), "the container's exit code must survive cleanup");
+    assert!(cg.children().is_empty(), "left behind: {:?}", cg.children());
+}

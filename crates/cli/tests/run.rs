@@ -283,12 +283,19 @@ fn with_t_the_container_gets_a_pty_of_its_own_and_the_terminal_is_restored() {
         cg.name,
         rootfs.path().display()
     );
-    let r = script_session(&inner, "tty; stty size; echo TERM=$TERM; ls /dev/pts; exit 7\n");
+    let r = script_session(
+        &inner,
+        "tty; stty size; echo TERM=$TERM; ls /dev/pts; stat -L -c console=%t:%T /dev/console; stat -L -c console=%t:%T $(tty); exit 7\n",
+    );
     let out = r.replace('\r', "");
     assert!(out.contains("\n/dev/pts/0\n"), "{out}");
     assert!(out.contains("\n33 101\n"), "window size not passed: {out}");
     assert!(out.contains("\nTERM=xterm\n"), "{out}");
     assert!(out.contains("rc=7"), "{out}");
+    // /dev/console is the container's pty: both stats name the same device.
+    let consoles: Vec<&str> = out.lines().filter(|l| l.starts_with("console=")).collect();
+    assert_eq!(consoles.len(), 2, "{out}");
+    assert_eq!(consoles[0], consoles[1], "{out}");
     // stty -g before and after are the same line: raw mode was undone.
     let settings: Vec<&str> = out.lines().filter(|l| l.matches(':').count() > 10).collect();
     assert_eq!(settings.len(), 2, "{out}");
@@ -342,75 +349,127 @@ fn a_container_killed_by_signal_n_exits_128_plus_n() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("out of memory"));
 }
 
-#[test]
-fn the_containers_pty_follows_the_callers_window_size() {
-    use std::io::{Read, Write};
-    use std::os::fd::{FromRawFd, OwnedFd};
-    use std::os::unix::process::CommandExt;
-    use std::sync::{Arc, Mutex};
-    use std::time::{Duration, Instant};
+/// rocker running on a pty of the test's own, which stands in for the user's terminal.
+struct PtySession {
+    master: std::fs::File,
+    child: std::process::Child,
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+}
 
-    let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
-    // A pty of the test's own stands in for the user's terminal.
-    let (mut master, slave) = {
-        let (mut m, mut s) = (0, 0);
-        let ws = libc::winsize { ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
-        // SAFETY: openpty writes two new descriptors into m and s; names and termios are unused.
-        let rc = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
-        assert_eq!(rc, 0);
-        // SAFETY: both descriptors are new and owned only here.
-        unsafe { (std::fs::File::from_raw_fd(m), OwnedFd::from_raw_fd(s)) }
-    };
-    let mut c = Command::new(ROCKER);
-    c.args(["run", "-it", "--cgroup-parent", &cg.name])
-        .arg("--rootfs")
-        .arg(rootfs.path())
-        .arg("/bin/sh")
-        .stdin(std::fs::File::from(slave.try_clone().unwrap()))
-        .stdout(std::fs::File::from(slave.try_clone().unwrap()))
-        .stderr(std::fs::File::from(slave));
-    // SAFETY: only async-signal-safe calls between fork and exec: rocker gets the pty as
-    // its controlling terminal, as a shell would give it.
-    unsafe {
-        c.pre_exec(|| {
-            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = c.spawn().unwrap();
-    drop(c);
-    let seen = Arc::new(Mutex::new(String::new()));
-    let mut reader = master.try_clone().unwrap();
-    let sink = seen.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+impl PtySession {
+    fn start(args: &[&std::ffi::OsStr]) -> PtySession {
+        use std::io::Read;
+        use std::os::fd::{FromRawFd, OwnedFd};
+        use std::os::unix::process::CommandExt;
+
+        let (master, slave) = {
+            let (mut m, mut s) = (0, 0);
+            let ws = libc::winsize { ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
+            // SAFETY: openpty writes two new descriptors into m and s; names and termios are unused.
+            let rc = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
+            assert_eq!(rc, 0);
+            // SAFETY: both descriptors are new and owned only here.
+            unsafe { (std::fs::File::from_raw_fd(m), OwnedFd::from_raw_fd(s)) }
+        };
+        let mut c = Command::new(ROCKER);
+        c.args(args)
+            .stdin(std::fs::File::from(slave.try_clone().unwrap()))
+            .stdout(std::fs::File::from(slave.try_clone().unwrap()))
+            .stderr(std::fs::File::from(slave));
+        // SAFETY: only async-signal-safe calls between fork and exec: rocker gets the pty as
+        // its controlling terminal, as a shell would give it.
+        unsafe {
+            c.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
         }
-    });
-    // Asks the container for its size until `want` shows up (the resize travels
-    // asynchronously: SIGWINCH to rocker, then TIOCSWINSZ on the container's pty).
-    let expect_size = |master: &mut std::fs::File, want: &str| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            master.write_all(b"stty size\n").unwrap();
-            std::thread::sleep(Duration::from_millis(100));
-            if seen.lock().unwrap().lines().any(|l| l.trim_end_matches('\r') == want) {
+        let child = c.spawn().unwrap();
+        drop(c);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut reader = master.try_clone().unwrap();
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        PtySession { master, child, seen }
+    }
+
+    fn type_in(&mut self, text: &[u8]) {
+        use std::io::Write;
+        self.master.write_all(text).unwrap();
+    }
+
+    /// Types `command` until a line of output equals `want` (for results that travel
+    /// asynchronously), failing after 20 s.
+    fn expect_line(&mut self, command: &[u8], want: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            self.type_in(command);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if self.seen.lock().unwrap().lines().any(|l| l.trim_end_matches('\r') == want) {
                 return;
             }
         }
-        panic!("the container never reported {want:?}: {}", seen.lock().unwrap());
-    };
-    expect_size(&mut master, "24 80");
+        panic!("never saw {want:?}: {}", self.seen.lock().unwrap());
+    }
+}
+
+#[test]
+fn the_containers_pty_follows_the_callers_window_size() {
+    let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
+    let args =
+        ["run", "-it", "--cgroup-parent", &cg.name, "--rootfs", rootfs.path().to_str().unwrap(), "/bin/sh"];
+    let mut s = PtySession::start(&args.map(std::ffi::OsStr::new));
+    s.expect_line(b"stty size\n", "24 80");
     let ws = libc::winsize { ws_row: 40, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCSWINSZ reads a winsize through a valid pointer.
-    assert_eq!(unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&master), libc::TIOCSWINSZ, &ws) }, 0);
-    expect_size(&mut master, "40 120");
-    master.write_all(b"exit 4\n").unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(4));
+    assert_eq!(unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&s.master), libc::TIOCSWINSZ, &ws) }, 0);
+    s.expect_line(b"stty size\n", "40 120");
+    s.type_in(b"exit 4\n");
+    assert_eq!(s.child.wait().unwrap().code(), Some(4));
+}
+
+#[test]
+fn a_large_paste_reaches_a_container_that_reads_slowly() {
+    let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
+    // The container's pty in raw mode takes any bytes; it reads nothing for a second, so
+    // rocker must hold the input without blocking, then deliver all of it.
+    let script = "stty raw -echo; echo ready; sleep 1; head -c 409600 | wc -c; sleep 0.2";
+    let args = [
+        "run",
+        "-it",
+        "--cgroup-parent",
+        &cg.name,
+        "--rootfs",
+        rootfs.path().to_str().unwrap(),
+        "/bin/sh",
+        "-c",
+        script,
+    ];
+    let mut s = PtySession::start(&args.map(std::ffi::OsStr::new));
+    while !s.seen.lock().unwrap().contains("ready") {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let paste = vec![b'x'; 409600];
+    let writer = {
+        let mut m = s.master.try_clone().unwrap();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            m.write_all(&paste).unwrap();
+        })
+    };
+    // SIGTERM would not be read by a rocker stuck writing to the container.
+    writer.join().unwrap();
+    assert_eq!(s.child.wait().unwrap().code(), Some(0));
+    let seen = s.seen.lock().unwrap().clone();
+    assert!(seen.lines().any(|l| l.trim() == "409600"), "{seen}");
 }

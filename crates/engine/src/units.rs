@@ -20,7 +20,12 @@ pub fn parse_memory(s: &str) -> Result<u64, String> {
     if !value.is_finite() || value < 0.0 {
         return Err(bad());
     }
-    Ok((value * multiplier as f64) as u64)
+    let bytes = value * multiplier as f64;
+    // The spec holds limits as i64; anything larger would wrap to "unlimited".
+    if bytes >= i64::MAX as f64 {
+        return Err(format!("invalid memory size {s:?}: too large"));
+    }
+    Ok(bytes as u64)
 }
 
 /// A number of CPUs, fractions allowed (`0.5` is half a CPU), as Docker's `--cpus`.
@@ -58,7 +63,7 @@ mod tests {
 
     #[test]
     fn garbage_is_refused() {
-        for s in ["abc", "", "12x", "-5m", "m"] {
+        for s in ["abc", "", "12x", "-5m", "m", "99999999999t"] {
             assert!(parse_memory(s).is_err(), "{s}");
         }
     }

@@ -117,10 +117,6 @@ impl Channel {
         let msg = serde_json::from_slice(&buf[..len]).map_err(ChannelError::Decode)?;
         Ok(Some((msg, fd)))
     }
-
-    pub fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
 }
 
 fn message_name(msg: &Message) -> &'static str {
