@@ -8,7 +8,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::WaitStatus;
 use nix::unistd::isatty;
-use rocker_runtime::process::{launch, Container};
+use rocker_runtime::process::{launch, Container, StartSignal};
 
 use crate::console::{self, PtyRelay, RawMode};
 use crate::error::EngineError;
@@ -76,7 +76,7 @@ pub fn run(req: &RunRequest) -> Result<Outcome, EngineError> {
     })?;
 
     let signals = signals::block()?;
-    let mut container = launch(&spec, &bundle)?;
+    let mut container = launch(&spec, &bundle, StartSignal::Channel)?;
     let relay = match container.take_pty_master() {
         Some(pty) => Some(PtyRelay::new(pty, req.interactive.then_some(stdin))?),
         None => None,

@@ -79,7 +79,8 @@ impl Channel {
         let iov = [IoSlice::new(&bytes)];
         let fds = fd.map(|fd| [fd]);
         let cmsgs: Vec<ControlMessage> = fds.iter().map(|f| ControlMessage::ScmRights(f)).collect();
-        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::empty(), None)
+        // No SIGPIPE if the peer is gone (a created container whose runtime has exited).
+        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None)
             .map_err(|source| ChannelError::Send { what, source })?;
         Ok(())
     }

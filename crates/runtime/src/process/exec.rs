@@ -1,7 +1,7 @@
 //! The last step of the init: find the program on the container's PATH and exec it.
 
 use std::convert::Infallible;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -13,30 +13,34 @@ use super::channel::ExecFailure;
 /// Docker's PATH, used when the spec's environment has none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Replaces this process with `args[0]`, looked up on `PATH` from `env` when it has no `/`.
-/// Returns only on failure.
-pub fn exec(args: &[String], env: &[String]) -> (String, ExecFailure) {
-    let program = args[0].clone();
-    match try_exec(&program, args, env) {
+/// The program to exec: `args[0]` looked up on `PATH` from `env` when it has no `/`. Done
+/// before the init reports ready, so that `create` fails for a missing command (as runc's does).
+pub fn resolve(args: &[String], env: &[String]) -> Result<CString, ExecFailure> {
+    let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    cstring(&find_executable(&args[0], path_var)?)
+}
+
+/// Replaces this process with `program`. Returns only on failure.
+pub fn exec(program: &CStr, args: &[String], env: &[String]) -> ExecFailure {
+    match try_exec(program, args, env) {
         Ok(never) => match never {},
-        Err(failure) => (program, failure),
+        Err(failure) => failure,
     }
 }
 
-fn try_exec(program: &str, args: &[String], env: &[String]) -> Result<Infallible, ExecFailure> {
-    let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
-    let resolved = find_executable(program, path_var)?;
-    let cstr =
-        |s: &str| CString::new(s).map_err(|_| ExecFailure::Other(format!("{s:?} contains a NUL byte")));
-    let path = cstr(&resolved)?;
-    let argv = args.iter().map(|a| cstr(a)).collect::<Result<Vec<_>, _>>()?;
-    let envp = env.iter().map(|e| cstr(e)).collect::<Result<Vec<_>, _>>()?;
-    Err(match execve(&path, &argv, &envp) {
+fn try_exec(program: &CStr, args: &[String], env: &[String]) -> Result<Infallible, ExecFailure> {
+    let argv = args.iter().map(|a| cstring(a)).collect::<Result<Vec<_>, _>>()?;
+    let envp = env.iter().map(|e| cstring(e)).collect::<Result<Vec<_>, _>>()?;
+    Err(match execve(program, &argv, &envp) {
         Err(Errno::ENOENT) => ExecFailure::NotFound,
         Err(Errno::EACCES) | Err(Errno::ENOEXEC) | Err(Errno::EISDIR) => ExecFailure::NotExecutable,
         Err(e) => ExecFailure::Other(e.desc().to_string()),
         Ok(never) => match never {},
     })
+}
+
+fn cstring(s: &str) -> Result<CString, ExecFailure> {
+    CString::new(s).map_err(|_| ExecFailure::Other(format!("{s:?} contains a NUL byte")))
 }
 
 /// Marks every descriptor above stdio close-on-exec, so that only 0, 1 and 2 reach the

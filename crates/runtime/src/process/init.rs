@@ -8,6 +8,7 @@ use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
+use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
@@ -15,16 +16,23 @@ use nix::unistd::{chdir, sethostname};
 use oci_spec::runtime::Spec;
 
 use super::channel::{Channel, Message};
-use super::exec;
+use super::{exec, StartSignal};
 use crate::cgroups::Manager;
 use crate::{namespaces, rootfs, security, tty};
 
 /// Entry point of the child after clone; `join` is the cgroup to move into when the clone
 /// could not place the child there. Never returns.
-pub fn run(channel: Channel, spec: &Spec, rootfs: &Path, flags: CloneFlags, join: Option<&dyn Manager>) -> ! {
+pub fn run(
+    channel: Channel,
+    spec: &Spec,
+    rootfs: &Path,
+    flags: CloneFlags,
+    join: Option<&dyn Manager>,
+    start: &StartSignal,
+) -> ! {
     // A panic must not unwind into the runtime's code, which this copy of the process
     // shares up to the clone.
-    let failure = match catch_unwind(AssertUnwindSafe(|| init(&channel, spec, rootfs, flags, join))) {
+    let failure = match catch_unwind(AssertUnwindSafe(|| init(&channel, spec, rootfs, flags, join, start))) {
         Ok(Ok(never)) => match never {},
         Ok(Err(failure)) => failure,
         Err(_) => Message::InitFailed {
@@ -43,10 +51,13 @@ fn init(
     rootfs: &Path,
     flags: CloneFlags,
     join: Option<&dyn Manager>,
+    start: &StartSignal,
 ) -> Result<Infallible, Message> {
-    // Die with the runtime: a foreground `rocker run` that is killed takes its container along
-    // instead of leaving it running unsupervised.
-    step("setting the parent-death signal", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
+    if let StartSignal::Channel = start {
+        // Die with the runtime: a foreground run that is killed takes its container along
+        // instead of leaving it running unsupervised.
+        step("setting the parent-death signal", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
+    }
     if let Some(cgroup) = join {
         // Before anything else, so all of the container's work is accounted and limited there.
         step("joining the container's cgroup", cgroup.join_self())?;
@@ -70,13 +81,14 @@ fn init(
         _ => None,
     };
 
+    let env = process.env().clone().unwrap_or_default();
+    let args = process.args().as_deref().expect("launch checked that args are present");
+    let program = exec::resolve(args, &env)
+        .map_err(|failure| Message::ExecFailed { program: args[0].clone(), failure })?;
+
     let master = pty.as_ref().map(|p| p.master.as_raw_fd());
     step("reporting readiness", channel.send_with_fd(&Message::Ready, master))?;
-    match channel.recv() {
-        Ok(Some((Message::Start, _))) => {}
-        // The runtime went away or gave up on us: leave without running anything.
-        _ => exit_now(1),
-    }
+    wait_for_start(channel, start);
 
     // A session of its own: the caller's terminal must not signal the container directly
     // (the runtime's caller forwards signals), and a pty can only become the controlling
@@ -104,10 +116,27 @@ fn init(
     reset_signals();
     // Last: no descriptor of the runtime's caller may reach the container (CVE-2024-21626).
     step("closing inherited file descriptors", exec::close_inherited_fds())?;
-    let env = process.env().clone().unwrap_or_default();
-    let args = process.args().as_deref().expect("launch checked that args are present");
-    let (program, failure) = exec::exec(args, &env);
-    Err(Message::ExecFailed { program, failure })
+    let failure = exec::exec(&program, args, &env);
+    Err(Message::ExecFailed { program: args[0].clone(), failure })
+}
+
+/// Blocks until the runtime says start: a `Start` message, or (create/start) a reader on
+/// the exec FIFO. The FIFO is reached through the descriptor inherited from the runtime,
+/// since its path is outside the container's root. Anything else: leave without running
+/// user code.
+fn wait_for_start(channel: &Channel, start: &StartSignal) {
+    let started = match start {
+        StartSignal::Channel => matches!(channel.recv(), Ok(Some((Message::Start, _)))),
+        StartSignal::Fifo(fifo) => {
+            let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+            nix::fcntl::open(path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
+                .and_then(|f| nix::unistd::write(&f, b"0"))
+                .is_ok()
+        }
+    };
+    if !started {
+        exit_now(1);
+    }
 }
 
 fn step<T, E: Display>(what: &str, r: Result<T, E>) -> Result<T, Message> {

@@ -11,7 +11,7 @@ use oci_spec::runtime::Spec;
 
 use super::channel::{Channel, ChannelError, ExecFailure, Message};
 use super::clone::{clone_child, Cloned};
-use super::init;
+use super::{init, StartSignal};
 use crate::cgroups::{self, CgroupError, Manager};
 use crate::error::{Error, Result};
 use crate::namespaces;
@@ -58,8 +58,9 @@ impl Drop for CgroupGuard {
 
 /// Creates the container described by `spec` (a relative `root.path` is taken from `bundle`):
 /// its cgroup with limits, and its init in new namespaces with the rootfs ready. The init
-/// waits for [`Container::start`] before it runs any user code.
-pub fn launch(spec: &Spec, bundle: &Path) -> Result<Container> {
+/// waits for `start` ([`Container::start`], or a reader on the exec FIFO) before it runs any
+/// user code.
+pub fn launch(spec: &Spec, bundle: &Path, start: StartSignal) -> Result<Container> {
     check_process(spec)?;
     let rootfs = rootfs_path(spec, bundle)?;
     let flags = namespaces::clone_flags(spec)?;
@@ -83,11 +84,11 @@ pub fn launch(spec: &Spec, bundle: &Path) -> Result<Container> {
         Cloned::Child { in_cgroup } => {
             drop(parent_end);
             let join = (!in_cgroup).then(|| cgroup.get());
-            init::run(child_end, spec, &rootfs, flags, join)
+            init::run(child_end, spec, &rootfs, flags, join, &start)
         }
         Cloned::Parent { child } => child,
     };
-    drop(child_end);
+    drop((child_end, start));
     let mut container = Container { pid, channel: parent_end, pty_master: None, cgroup, status: None };
     container.pty_master = container.expect_ready()?;
     Ok(container)
@@ -109,13 +110,7 @@ impl Container {
         self.channel.send(&Message::Start)?;
         match self.channel.recv()? {
             None => Ok(()),
-            Some((Message::ExecFailed { program, failure }, _)) => Err(match failure {
-                ExecFailure::NotFound => Error::ExecNotFound { program },
-                ExecFailure::NotExecutable => Error::ExecNotExecutable { program },
-                ExecFailure::Other(message) => Error::ExecFailed { program, message },
-            }),
-            Some((Message::InitFailed { step, message }, _)) => Err(Error::Init { step, message }),
-            Some((other, _)) => Err(unexpected(other, "the exec's outcome")),
+            Some((other, _)) => Err(failure(other, "the exec's outcome")),
         }
     }
 
@@ -150,10 +145,18 @@ impl Container {
     fn expect_ready(&self) -> Result<Option<OwnedFd>> {
         match self.channel.recv()? {
             Some((Message::Ready, fd)) => Ok(fd),
-            Some((Message::InitFailed { step, message }, _)) => Err(Error::Init { step, message }),
-            Some((other, _)) => Err(unexpected(other, "Ready")),
+            Some((other, _)) => Err(failure(other, "Ready")),
             None => Err(ChannelError::Closed { expected: "Ready" }.into()),
         }
+    }
+
+    /// Leaves the created container to live on its own (OCI create): its init and cgroup
+    /// are no longer this process's to clean up; the state file tracks them.
+    pub fn detach(mut self) -> Pid {
+        // Marked as if reaped, so Drop neither kills nor waits.
+        self.status = Some(WaitStatus::StillAlive);
+        self.cgroup.0 = None;
+        self.pid
     }
 }
 
@@ -167,8 +170,17 @@ impl Drop for Container {
     }
 }
 
-fn unexpected(got: Message, expected: &'static str) -> Error {
-    ChannelError::Unexpected { got: Box::new(got), expected }.into()
+/// The error a message from the init stands for, when it is not the one expected.
+fn failure(got: Message, expected: &'static str) -> Error {
+    match got {
+        Message::ExecFailed { program, failure } => match failure {
+            ExecFailure::NotFound => Error::ExecNotFound { program },
+            ExecFailure::NotExecutable => Error::ExecNotExecutable { program },
+            ExecFailure::Other(message) => Error::ExecFailed { program, message },
+        },
+        Message::InitFailed { step, message } => Error::Init { step, message },
+        other => ChannelError::Unexpected { got: Box::new(other), expected }.into(),
+    }
 }
 
 fn check_process(spec: &Spec) -> Result<()> {

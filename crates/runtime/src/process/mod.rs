@@ -27,5 +27,18 @@ mod exec;
 mod init;
 mod launch;
 
+use std::os::fd::OwnedFd;
+
 pub use exec::DEFAULT_PATH;
+
+/// How the init learns that it may exec the user's process.
+pub enum StartSignal {
+    /// The runtime stays with the container and sends `Start` (a foreground run). The init
+    /// dies with the runtime.
+    Channel,
+    /// OCI create/start: the runtime exits after create; `start`, a later process, opens the
+    /// exec FIFO (held here as an `O_PATH` descriptor) for reading, which lets the init's
+    /// blocked open for writing through.
+    Fifo(OwnedFd),
+}
 pub use launch::{launch, Container, Exit};
