@@ -1,11 +1,9 @@
 //! rocker's engine: turns Docker-like requests into OCI specs and runs them with the runtime
 //! core. It never does runtime work itself (see DESIGN.md: one code path from spec to process).
 
-mod console;
 pub mod error;
 mod id;
 mod run;
-mod signals;
 mod spec;
 pub mod units;
 

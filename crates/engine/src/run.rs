@@ -1,18 +1,15 @@
 //! `rocker run` in the foreground: spec, launch, supervise, report.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
-use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::WaitStatus;
 use nix::unistd::isatty;
-use rocker_runtime::process::{launch, Container, StartSignal};
+use rocker_runtime::console;
+use rocker_runtime::process::{launch, run_in_foreground, StartSignal};
+use rocker_runtime::signals;
 
-use crate::console::{self, PtyRelay, RawMode};
 use crate::error::EngineError;
-use crate::signals::{self, Signals};
 use crate::{id, spec};
 
 /// What the user asked `rocker run` for.
@@ -76,18 +73,8 @@ pub fn run(req: &RunRequest) -> Result<Outcome, EngineError> {
     })?;
 
     let signals = signals::block()?;
-    let mut container = launch(&spec, &bundle, StartSignal::Channel)?;
-    let relay = match container.take_pty_master() {
-        Some(pty) => Some(PtyRelay::new(pty, req.interactive.then_some(stdin))?),
-        None => None,
-    };
-    let _raw = match (&relay, req.interactive && stdin_is_tty) {
-        (Some(_), true) => Some(RawMode::enable(stdin)?),
-        _ => None,
-    };
-    container.start()?;
-    supervise(&mut container, &signals, relay, stdout)?;
-    let exit = container.finish()?;
+    let container = launch(&spec, &bundle, StartSignal::Channel)?;
+    let exit = run_in_foreground(container, &signals, req.interactive.then_some(stdin))?;
     Ok(Outcome {
         short_id: id::short(&id).to_string(),
         exit_code: exit_code(exit.status),
@@ -104,51 +91,6 @@ fn detach_stdin() -> Result<(), EngineError> {
         source,
     })?;
     nix::unistd::dup2_stdin(null).map_err(EngineError::sys("redirecting stdin"))
-}
-
-/// Waits for the container's init to exit while forwarding signals and, with a pty,
-/// relaying the terminal. Returns once the init is reaped and its output drained.
-fn supervise(
-    container: &mut Container,
-    signals: &Signals,
-    mut relay: Option<PtyRelay>,
-    terminal: BorrowedFd,
-) -> Result<(), EngineError> {
-    loop {
-        if container.try_wait()?.is_some() && relay.is_none() {
-            return Ok(());
-        }
-        let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-        if let Some(r) = &relay {
-            fds.extend(r.poll_fds());
-        }
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(Errno::EINTR) => continue,
-            r => r.map_err(EngineError::sys("poll"))?,
-        };
-        let ready: Vec<PollFlags> = fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect();
-        drop(fds);
-        if !ready[0].is_empty() {
-            while let Some(sig) = signals.next() {
-                match sig {
-                    // Reaped at the top of the loop.
-                    Signal::SIGCHLD => {}
-                    Signal::SIGWINCH => {
-                        if let Some(r) = &relay {
-                            r.resize_from(terminal);
-                        }
-                    }
-                    // The init may be gone already; then there is nothing to forward to.
-                    other => drop(kill(container.pid(), other)),
-                }
-            }
-        }
-        if let Some(r) = &mut relay {
-            if !r.relay(&ready[1..]) {
-                relay = None;
-            }
-        }
-    }
 }
 
 fn exit_code(status: WaitStatus) -> i32 {

@@ -5,11 +5,13 @@
 //! images, names or networks.
 
 pub mod cgroups;
+pub mod console;
 pub mod error;
 mod namespaces;
 pub mod process;
 mod rootfs;
 mod security;
+pub mod signals;
 pub mod tty;
 
 pub use error::{Error, Result};

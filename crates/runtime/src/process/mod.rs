@@ -24,12 +24,14 @@
 pub mod channel;
 mod clone;
 mod exec;
+mod foreground;
 mod init;
 mod launch;
 
 use std::os::fd::OwnedFd;
 
 pub use exec::DEFAULT_PATH;
+pub use foreground::run_in_foreground;
 
 /// How the init learns that it may exec the user's process.
 pub enum StartSignal {

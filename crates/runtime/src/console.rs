@@ -1,17 +1,17 @@
-//! The caller's terminal while a container with `-t` runs: raw mode (restored however we
+//! The caller's terminal while a foreground container with a terminal runs: raw mode (restored however we
 //! leave), the window size, and the relay between it and the container's pty.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
+use crate::tty::set_window_size;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{PollFd, PollFlags};
 use nix::pty::Winsize;
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
-use rocker_runtime::tty::set_window_size;
 
-use crate::error::EngineError;
+use crate::error::{Error, Result};
 
 nix::ioctl_read_bad!(get_winsize, libc::TIOCGWINSZ, Winsize);
 
@@ -30,11 +30,11 @@ pub struct RawMode<'a> {
 }
 
 impl<'a> RawMode<'a> {
-    pub fn enable(fd: BorrowedFd<'a>) -> Result<RawMode<'a>, EngineError> {
-        let saved = tcgetattr(fd).map_err(EngineError::sys("reading the terminal's mode"))?;
+    pub fn enable(fd: BorrowedFd<'a>) -> Result<RawMode<'a>> {
+        let saved = tcgetattr(fd).map_err(Error::sys("reading the terminal's mode"))?;
         let mut raw = saved.clone();
         cfmakeraw(&mut raw);
-        tcsetattr(fd, SetArg::TCSANOW, &raw).map_err(EngineError::sys("setting the terminal to raw mode"))?;
+        tcsetattr(fd, SetArg::TCSANOW, &raw).map_err(Error::sys("setting the terminal to raw mode"))?;
         Ok(RawMode { fd, saved })
     }
 }
@@ -58,10 +58,10 @@ pub struct PtyRelay<'a> {
 }
 
 impl<'a> PtyRelay<'a> {
-    pub fn new(pty: OwnedFd, stdin: Option<BorrowedFd<'a>>) -> Result<PtyRelay<'a>, EngineError> {
-        let flags = fcntl(&pty, FcntlArg::F_GETFL).map_err(EngineError::sys("reading the pty's flags"))?;
+    pub fn new(pty: OwnedFd, stdin: Option<BorrowedFd<'a>>) -> Result<PtyRelay<'a>> {
+        let flags = fcntl(&pty, FcntlArg::F_GETFL).map_err(Error::sys("reading the pty's flags"))?;
         fcntl(&pty, FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK))
-            .map_err(EngineError::sys("making the pty non-blocking"))?;
+            .map_err(Error::sys("making the pty non-blocking"))?;
         Ok(PtyRelay { pty, stdin, pending: Vec::new() })
     }
 
