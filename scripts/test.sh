@@ -6,14 +6,16 @@ cd "$(dirname "$0")/.."
 
 cargo test --locked --workspace
 
-# The same limit, bad-input and security tests, run inside a VM whose only hierarchy is cgroup v2
-# (this host may well be v1 or hybrid). They drive the rocker binary at its absolute path,
-# which tests/vm/run.sh reproduces inside the VM.
-for suite in limits errors security; do
-  bin=$(cargo test --locked -p rocker --test "$suite" --no-run 2>&1 \
-    | sed -n "s#.*Executable tests/$suite.rs (\(.*\))#\1#p")
+# The cgroup-dependent suites again, inside a VM whose only hierarchy is cgroup v2 (this
+# host may well be v1 or hybrid). They drive the binaries at their absolute paths, which
+# tests/vm/run.sh reproduces inside the VM.
+for suite in rocker:limits rocker:errors rocker:security rocker-runtime:lifecycle; do
+  package=${suite%%:*} name=${suite#*:}
+  bin=$(cargo test --locked -p "$package" --test "$name" --no-run 2>&1 \
+    | sed -n "s#.*Executable tests/$name.rs (\(.*\))#\1#p")
   [ -x "$bin" ] || { echo "scripts/test.sh: no test binary for $suite" >&2; exit 1; }
   echo "== $suite on cgroup v2 (qemu) =="
   ROCKER_VM_ENV="RUST_BACKTRACE" RUST_BACKTRACE=1 \
-    tests/vm/run.sh --mem 1G --file "$PWD/target/debug/rocker" -- "$PWD/$bin" --test-threads=1
+    tests/vm/run.sh --mem 1G --file "$PWD/target/debug/rocker" --file "$PWD/target/debug/rocker-runtime" \
+    -- "$PWD/$bin" --test-threads=1
 done

@@ -40,23 +40,8 @@ fn run_container(args: RunArgs) -> u8 {
             outcome.exit_code as u8
         }
         Err(e) => {
-            eprintln!("rocker: {}", chain(&e));
+            eprintln!("rocker: {}", rocker_engine::error_chain(&e));
             e.exit_code() as u8
         }
     }
-}
-
-/// The error and its causes on one line, as "outer: inner: innermost".
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !s.ends_with(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = c.source();
-    }
-    s
 }

@@ -8,4 +8,5 @@ mod spec;
 pub mod units;
 
 pub use error::EngineError;
+pub use rocker_runtime::error::chain as error_chain;
 pub use run::{run, Limits, Outcome, RunRequest};

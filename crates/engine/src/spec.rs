@@ -2,7 +2,7 @@
 
 use oci_spec::runtime::{
     BoxBuilder, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroup,
-    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxDeviceCgroupBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
     LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec,
     SpecBuilder, UserBuilder,
 };
@@ -46,23 +46,6 @@ const CAPABILITIES: [Capability; 14] = [
     Capability::SysChroot,
     Capability::Kill,
     Capability::AuditWrite,
-];
-
-/// Docker's device allow-list: any node may be created (mknod), but only these opened:
-/// (type, major, minor) with None for any.
-const ALLOWED_DEVICES: [(LinuxDeviceType, Option<i64>, Option<i64>, &str); 12] = [
-    (LinuxDeviceType::C, None, None, "m"),
-    (LinuxDeviceType::B, None, None, "m"),
-    (LinuxDeviceType::C, Some(1), Some(3), "rwm"),    // null
-    (LinuxDeviceType::C, Some(1), Some(5), "rwm"),    // zero
-    (LinuxDeviceType::C, Some(1), Some(7), "rwm"),    // full
-    (LinuxDeviceType::C, Some(1), Some(8), "rwm"),    // random
-    (LinuxDeviceType::C, Some(1), Some(9), "rwm"),    // urandom
-    (LinuxDeviceType::C, Some(5), Some(0), "rwm"),    // tty
-    (LinuxDeviceType::C, Some(5), Some(1), "rwm"),    // console
-    (LinuxDeviceType::C, Some(5), Some(2), "rwm"),    // ptmx
-    (LinuxDeviceType::C, Some(136), None, "rwm"),     // the container's pts
-    (LinuxDeviceType::C, Some(10), Some(200), "rwm"), // tun
 ];
 
 /// Everything about the container that is not in the request itself.
@@ -202,21 +185,9 @@ fn capabilities() -> Result<oci_spec::runtime::LinuxCapabilities, EngineError> {
         .map_err(invalid)
 }
 
-/// Deny everything, then allow Docker's list.
+/// Docker's device rule: deny everything; the runtime adds what every container needs.
 fn device_rules() -> Result<Vec<LinuxDeviceCgroup>, EngineError> {
-    let deny_all = LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().map_err(invalid)?;
-    let mut rules = vec![deny_all];
-    for (typ, major, minor, access) in ALLOWED_DEVICES {
-        let mut rule = LinuxDeviceCgroupBuilder::default().allow(true).typ(typ).access(access);
-        if let Some(m) = major {
-            rule = rule.major(m);
-        }
-        if let Some(m) = minor {
-            rule = rule.minor(m);
-        }
-        rules.push(rule.build().map_err(invalid)?);
-    }
-    Ok(rules)
+    Ok(vec![LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().map_err(invalid)?])
 }
 
 fn default_mounts() -> Result<Vec<Mount>, EngineError> {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::cgroups::CgroupError;
 use crate::process::channel::ChannelError;
+use crate::state::{StateError, Status};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -17,6 +18,12 @@ pub enum Error {
     Rootfs { path: PathBuf, reason: String },
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("bundle {path}: {reason}")]
+    Bundle { path: PathBuf, reason: String },
+    #[error("cannot {op} container {id}: it is {status}")]
+    InvalidState { id: String, op: &'static str, status: Status },
     #[error(transparent)]
     Channel(#[from] ChannelError),
     #[error("{op}: {source}")]
@@ -41,4 +48,20 @@ impl Error {
     pub(crate) fn sys(op: &'static str) -> impl FnOnce(nix::Error) -> Error {
         move |source| Error::Sys { op, source }
     }
+}
+
+/// An error and its causes on one line, "outer: inner: innermost", skipping a cause whose
+/// text the outer message already ends with.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !s.ends_with(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = c.source();
+    }
+    s
 }

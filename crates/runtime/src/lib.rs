@@ -7,11 +7,13 @@
 pub mod cgroups;
 pub mod console;
 pub mod error;
+pub mod lifecycle;
 mod namespaces;
 pub mod process;
 mod rootfs;
 mod security;
 pub mod signals;
+pub mod state;
 pub mod tty;
 
 pub use error::{Error, Result};

@@ -4,7 +4,9 @@
 //!
 //! The program reads `struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }`
 //! (access_type = access << 16 | device type) and checks the rules from last to first: the
-//! first that matches decides, as the last matching rule does in v1. Nothing matching: deny.
+//! first that matches decides, as the last matching rule does in v1. Nothing matching: allow,
+//! as a new v1 cgroup inherits its parent's allow-all until a rule says "deny all" (which,
+//! matching everything, ends the program before that default).
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
@@ -69,7 +71,7 @@ pub fn compile(rules: &[LinuxDeviceCgroup]) -> Vec<Insn> {
             return prog;
         }
     }
-    prog.extend([insn(ALU64_MOV_K, R0, 0, 0, 0), insn(EXIT, 0, 0, 0, 0)]);
+    prog.extend([insn(ALU64_MOV_K, R0, 0, 0, 1), insn(EXIT, 0, 0, 0, 0)]);
     prog
 }
 
@@ -303,8 +305,11 @@ mod tests {
     }
 
     #[test]
-    fn no_rules_deny_everything() {
-        assert_eq!(run(&compile(&[]), DEV_CHAR, ACC_READ, 1, 3), 0);
+    fn without_a_deny_all_the_default_is_allow() {
+        assert_eq!(run(&compile(&[]), DEV_CHAR, ACC_READ, 1, 3), 1);
+        let deny_null = [rule(false, LinuxDeviceType::C, Some(1), Some(3), "rwm")];
+        assert_eq!(run(&compile(&deny_null), DEV_CHAR, ACC_READ, 1, 3), 0);
+        assert_eq!(run(&compile(&deny_null), DEV_CHAR, ACC_READ, 1, 5), 1);
     }
 
     #[test]

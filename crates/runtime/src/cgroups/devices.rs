@@ -3,9 +3,44 @@
 
 use std::path::Path;
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType};
 
 use super::fs::{self, CgroupError};
+
+/// What every container may use whatever its rules say, as runc grants it: the OCI default
+/// devices, its own pts and ptmx, tun, and mknod of any node. (type, major, minor, access)
+const ALWAYS_ALLOWED: [(LinuxDeviceType, Option<i64>, Option<i64>, &str); 11] = [
+    (LinuxDeviceType::C, None, None, "m"),
+    (LinuxDeviceType::B, None, None, "m"),
+    (LinuxDeviceType::C, Some(1), Some(3), "rwm"),    // null
+    (LinuxDeviceType::C, Some(1), Some(5), "rwm"),    // zero
+    (LinuxDeviceType::C, Some(1), Some(7), "rwm"),    // full
+    (LinuxDeviceType::C, Some(1), Some(8), "rwm"),    // random
+    (LinuxDeviceType::C, Some(1), Some(9), "rwm"),    // urandom
+    (LinuxDeviceType::C, Some(5), Some(0), "rwm"),    // tty
+    (LinuxDeviceType::C, Some(5), Some(2), "rwm"),    // ptmx
+    (LinuxDeviceType::C, Some(136), None, "rwm"),     // the container's pts
+    (LinuxDeviceType::C, Some(10), Some(200), "rwm"), // tun
+];
+
+/// The spec's rules followed by allowances for the default devices and for each device the
+/// spec creates (`linux.devices`): a container can always use the nodes it is given.
+pub fn effective_rules(rules: &[LinuxDeviceCgroup], devices: &[LinuxDevice]) -> Vec<LinuxDeviceCgroup> {
+    let allow = |typ, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut b = LinuxDeviceCgroupBuilder::default().allow(true).typ(typ).access(access);
+        if let Some(m) = major {
+            b = b.major(m);
+        }
+        if let Some(m) = minor {
+            b = b.minor(m);
+        }
+        b.build().expect("all fields are set")
+    };
+    let mut out = rules.to_vec();
+    out.extend(ALWAYS_ALLOWED.iter().map(|&(t, ma, mi, a)| allow(t, ma, mi, a)));
+    out.extend(devices.iter().map(|d| allow(d.typ(), Some(d.major()), Some(d.minor()), "rwm")));
+    out
+}
 
 /// Writes the spec's rules in order, each to devices.allow or devices.deny, so that a
 /// leading "deny all" followed by allowances gives an allow-list.

@@ -113,10 +113,14 @@ pub fn remove(dir: &Path) -> Result<(), CgroupError> {
     Err(CgroupError::Busy { path: dir.to_path_buf() })
 }
 
+/// The processes in `dir` (not in cgroups below it).
+pub fn procs(dir: &Path) -> Result<Vec<i32>, CgroupError> {
+    Ok(read(dir, "cgroup.procs")?.lines().filter_map(|l| l.trim().parse().ok()).collect())
+}
+
 /// Kills every process in `dir`; false if there was none.
 fn kill_all(dir: &Path) -> bool {
-    let Ok(procs) = read(dir, "cgroup.procs") else { return false };
-    let pids: Vec<i32> = procs.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    let Ok(pids) = procs(dir) else { return false };
     for &pid in &pids {
         // The process may have exited meanwhile; that is what we want anyway.
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);

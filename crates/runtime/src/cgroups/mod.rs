@@ -17,7 +17,7 @@ mod v2;
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxDevice, LinuxResources};
 
 pub use fs::CgroupError;
 
@@ -35,6 +35,12 @@ pub trait Manager {
     fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError>;
     /// How many processes the kernel's OOM killer has killed in this cgroup.
     fn oom_kills(&self) -> Result<u64, CgroupError>;
+    /// The pids of the processes in the container's cgroup.
+    fn procs(&self) -> Result<Vec<i32>, CgroupError>;
+    /// Freezes or thaws every process in the cgroup, and returns once the kernel has.
+    fn freeze(&self, frozen: bool) -> Result<(), CgroupError>;
+    /// Whether the cgroup is frozen.
+    fn frozen(&self) -> Result<bool, CgroupError>;
     /// Kills what is left in the cgroup and removes every directory it was given.
     fn destroy(&self) -> Result<(), CgroupError>;
 }
@@ -65,14 +71,38 @@ pub fn detect() -> Result<Version, CgroupError> {
 /// path is taken from the root of each hierarchy, a relative one from the calling process's
 /// own cgroup in each hierarchy (as runc does).
 pub fn create(cgroups_path: &str) -> Result<Box<dyn Manager>, CgroupError> {
-    let rel = Path::new(cgroups_path);
-    if cgroups_path.is_empty() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-        return Err(CgroupError::InvalidPath(cgroups_path.to_string()));
-    }
+    let rel = checked_path(cgroups_path)?;
     match detect()? {
         Version::V1 => Ok(Box::new(v1::V1Cgroup::create(rel)?)),
         Version::V2 => Ok(Box::new(v2::V2Cgroup::create(rel)?)),
     }
+}
+
+/// The spec's resources with the device rules a container always needs added after its own
+/// (only when it has device rules at all: none means the devices are not restricted).
+pub fn with_default_devices(resources: &LinuxResources, devices: Option<&[LinuxDevice]>) -> LinuxResources {
+    let mut r = resources.clone();
+    if let Some(rules) = resources.devices() {
+        r.set_devices(Some(devices::effective_rules(rules, devices.unwrap_or_default())));
+    }
+    r
+}
+
+/// The existing cgroup of a container created earlier (by another runtime process).
+pub fn open(cgroups_path: &str) -> Result<Box<dyn Manager>, CgroupError> {
+    let rel = checked_path(cgroups_path)?;
+    match detect()? {
+        Version::V1 => Ok(Box::new(v1::V1Cgroup::locate(rel)?)),
+        Version::V2 => Ok(Box::new(v2::V2Cgroup::open(v2::V2Cgroup::locate(rel)?)?)),
+    }
+}
+
+fn checked_path(cgroups_path: &str) -> Result<&Path, CgroupError> {
+    let rel = Path::new(cgroups_path);
+    if cgroups_path.is_empty() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        return Err(CgroupError::InvalidPath(cgroups_path.to_string()));
+    }
+    Ok(rel)
 }
 
 /// Joins `path` (absolute: from the hierarchy root; relative: from `own`) below `mount`,

@@ -29,23 +29,33 @@ struct Mount {
 
 impl V1Cgroup {
     pub fn create(path: &Path) -> Result<V1Cgroup, CgroupError> {
-        let own = super::own_cgroups()?;
+        let located = Self::locate(path)?;
         let mut cg = V1Cgroup { hierarchies: Vec::new() };
-        for m in mounts()? {
-            let Some((_, own_path)) = own.iter().find(|(c, _)| *c == m.controllers) else {
-                continue;
-            };
-            let dir = super::resolve(&m.mount_point, &m.root, own_path, path);
-            if let Err(e) = init_dir(&dir, &m.controllers) {
+        for h in located.hierarchies {
+            if let Err(e) = init_dir(&h.dir, &h.controllers) {
                 let _ = cg.destroy();
                 return Err(e);
             }
-            cg.hierarchies.push(Hierarchy { controllers: m.controllers, dir });
-        }
-        if cg.hierarchies.is_empty() {
-            return Err(CgroupError::NoHierarchies);
+            cg.hierarchies.push(h);
         }
         Ok(cg)
+    }
+
+    /// The container's directory in every mounted hierarchy, without making any.
+    pub fn locate(path: &Path) -> Result<V1Cgroup, CgroupError> {
+        let own = super::own_cgroups()?;
+        let hierarchies: Vec<Hierarchy> = mounts()?
+            .into_iter()
+            .filter_map(|m| {
+                let (_, own_path) = own.iter().find(|(c, _)| *c == m.controllers)?;
+                let dir = super::resolve(&m.mount_point, &m.root, own_path, path);
+                Some(Hierarchy { controllers: m.controllers, dir })
+            })
+            .collect();
+        if hierarchies.is_empty() {
+            return Err(CgroupError::NoHierarchies);
+        }
+        Ok(V1Cgroup { hierarchies })
     }
 
     fn dir_of(&self, controller: &'static str) -> Result<&Path, CgroupError> {
@@ -77,6 +87,28 @@ impl Manager for V1Cgroup {
 
     fn oom_kills(&self) -> Result<u64, CgroupError> {
         fs::read_key(self.dir_of("memory")?, "memory.oom_control", "oom_kill")
+    }
+
+    fn procs(&self) -> Result<Vec<i32>, CgroupError> {
+        fs::procs(self.dir_of("pids").or_else(|_| self.dir_of("memory"))?)
+    }
+
+    fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
+        let dir = self.dir_of("freezer")?;
+        fs::write(dir, "freezer.state", if frozen { "FROZEN" } else { "THAWED" })?;
+        // Freezing is asynchronous on v1: wait until the kernel reports it done.
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        for _ in 0..1000 {
+            if fs::read(dir, "freezer.state")?.trim() == want {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Err(CgroupError::Busy { path: dir.to_path_buf() })
+    }
+
+    fn frozen(&self) -> Result<bool, CgroupError> {
+        Ok(fs::read(self.dir_of("freezer")?, "freezer.state")?.trim() == "FROZEN")
     }
 
     fn destroy(&self) -> Result<(), CgroupError> {

@@ -24,8 +24,7 @@ pub struct V2Cgroup {
 
 impl V2Cgroup {
     pub fn create(path: &Path) -> Result<V2Cgroup, CgroupError> {
-        let root = Path::new(CGROUP_ROOT);
-        let dir = super::resolve(root, "/", &own_cgroup()?, path);
+        let dir = Self::locate(path)?;
         fs::create_leaf(&dir)?;
         match Self::open(dir.clone()) {
             Ok(cg) => Ok(cg),
@@ -36,7 +35,12 @@ impl V2Cgroup {
         }
     }
 
-    fn open(dir: PathBuf) -> Result<V2Cgroup, CgroupError> {
+    /// The container's directory, without making it.
+    pub fn locate(path: &Path) -> Result<PathBuf, CgroupError> {
+        Ok(super::resolve(Path::new(CGROUP_ROOT), "/", &own_cgroup()?, path))
+    }
+
+    pub fn open(dir: PathBuf) -> Result<V2Cgroup, CgroupError> {
         let mut available = controllers(&dir)?;
         if CONTROLLERS.iter().any(|c| !available.iter().any(|a| a == c)) {
             enable_controllers(&dir)?;
@@ -84,6 +88,26 @@ impl Manager for V2Cgroup {
             Ok(dir) => fs::read_key(dir, "memory.events", "oom_kill"),
             Err(_) => Ok(0),
         }
+    }
+
+    fn procs(&self) -> Result<Vec<i32>, CgroupError> {
+        fs::procs(&self.dir)
+    }
+
+    fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
+        fs::write(&self.dir, "cgroup.freeze", if frozen { "1" } else { "0" })?;
+        // The kernel reports completion in cgroup.events ("frozen 1").
+        for _ in 0..1000 {
+            if self.frozen()? == frozen {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Err(CgroupError::Busy { path: self.dir.clone() })
+    }
+
+    fn frozen(&self) -> Result<bool, CgroupError> {
+        Ok(fs::read_key(&self.dir, "cgroup.events", "frozen")? == 1)
     }
 
     fn destroy(&self) -> Result<(), CgroupError> {

@@ -76,7 +76,9 @@ pub fn launch(spec: &Spec, bundle: &Path, start: StartSignal) -> Result<Containe
         .ok_or_else(|| Error::InvalidSpec("linux.cgroupsPath is required".into()))?;
     let cgroup = CgroupGuard(Some(cgroups::create(&cgroup_path.to_string_lossy())?));
     if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
-        cgroup.get().apply(resources)?;
+        cgroup
+            .get()
+            .apply(&cgroups::with_default_devices(resources, linux.and_then(|l| l.devices().as_deref())))?;
     }
     let (parent_end, child_end) = Channel::pair()?;
 

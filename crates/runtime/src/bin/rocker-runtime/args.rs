@@ -1,0 +1,144 @@
+//! runc's command line, flag for flag, as containerd, Podman and Docker call it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "rocker-runtime", version, about = "rocker's OCI runtime, with runc's command line")]
+pub struct Cli {
+    /// Where container state is kept
+    #[arg(long, global = true, default_value = "/run/rocker-runtime")]
+    pub root: PathBuf,
+    /// Log file (errors and, with --debug, debug lines)
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Manage cgroups through systemd (not supported: refused with an error)
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
+    /// runc's rootless mode ("true", "false", "auto"; alone: "true"). Only "false" and
+    /// "auto" (as root) are supported
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    pub rootless: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container (its process waits for `start`)
+    Create(CreateArgs),
+    /// Start a created container's process
+    Start { id: String },
+    /// Create and start a container, and wait for it unless --detach
+    Run(RunArgs),
+    /// Print a container's state as JSON
+    State { id: String },
+    /// Send a signal to a container's init (or, with --all, to all its processes)
+    Kill {
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete a stopped container (--force: kill it first)
+    Delete {
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// List containers
+    List {
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: ListFormat,
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// List the processes of a container
+    Ps {
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: ListFormat,
+        id: String,
+        /// Options passed to ps(1) in table format
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Freeze all processes of a container
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
+    /// Write a default config.json
+    Spec {
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+    },
+    /// Print the features this runtime supports (OCI features JSON)
+    Features,
+    /// Run a process in a running container (not supported yet)
+    Exec {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        rest: Vec<String>,
+    },
+    /// Stream a container's events and statistics (not supported yet)
+    Events {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        rest: Vec<String>,
+    },
+    /// Change a container's resource limits (not supported yet)
+    Update {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        rest: Vec<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// The bundle: the directory with config.json
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Unix socket to receive the pty master when process.terminal is set
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// File to write the init's pid to
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Use MS_MOVE instead of pivot_root (not supported: refused)
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Do not create a session keyring (rocker never creates one)
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    /// Pass N more descriptors after stdio (not supported yet: refused unless 0)
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub create: CreateArgs,
+    /// Return once the container has started
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep the container's state after it exits
+    #[arg(long)]
+    pub keep: bool,
+}

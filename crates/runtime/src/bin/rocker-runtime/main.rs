@@ -1,0 +1,190 @@
+//! `rocker-runtime`: the OCI runtime with runc's command line. Thin: parse, call
+//! `rocker_runtime::lifecycle`, print what runc prints.
+
+mod args;
+mod defaults;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+use nix::sys::signal::Signal;
+use nix::sys::wait::WaitStatus;
+use rocker_runtime::error::chain;
+use rocker_runtime::lifecycle::{self, CreateOptions};
+
+use args::{Cli, Command, CreateArgs, ListFormat, LogFormat};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let log = Logger { path: cli.log.clone(), format: cli.log_format };
+    match execute(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => {
+            log.error(&message);
+            eprintln!("rocker-runtime: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs the command; Ok(exit code) or the error message.
+fn execute(cli: &Cli) -> Result<u8, String> {
+    if cli.systemd_cgroup {
+        return Err("--systemd-cgroup is not supported: rocker-runtime manages cgroupfs itself; \
+                    configure the client for the cgroupfs cgroup manager"
+            .into());
+    }
+    if cli.rootless.as_deref() == Some("true") {
+        return Err("--rootless=true is not supported yet: run as root".into());
+    }
+    let root = cli.root.as_path();
+    let fail = |e: rocker_runtime::Error| chain(&e);
+    match &cli.command {
+        Command::Create(a) => {
+            check_create_flags(a)?;
+            lifecycle::create(root, &a.id, &create_options(a)).map_err(fail)?;
+        }
+        Command::Start { id } => lifecycle::start(root, id).map_err(fail)?,
+        Command::Run(r) => {
+            check_create_flags(&r.create)?;
+            let opts = create_options(&r.create);
+            if r.detach {
+                lifecycle::create(root, &r.create.id, &opts).map_err(fail)?;
+                lifecycle::start(root, &r.create.id).map_err(fail)?;
+            } else {
+                if r.keep {
+                    return Err("--keep is not supported yet".into());
+                }
+                let status = lifecycle::run(root, &r.create.id, &opts).map_err(fail)?;
+                return Ok(match status {
+                    WaitStatus::Exited(_, code) => code as u8,
+                    WaitStatus::Signaled(_, sig, _) => 128 + sig as u8,
+                    _ => 1,
+                });
+            }
+        }
+        Command::State { id } => {
+            let state = lifecycle::state(root, id).map_err(fail)?;
+            println!("{}", serde_json::to_string_pretty(&state).expect("state serializes"));
+        }
+        Command::Kill { all, id, signal } => {
+            lifecycle::kill_container(root, id, parse_signal(signal)?, *all).map_err(fail)?
+        }
+        Command::Delete { force, id } => lifecycle::delete(root, id, *force).map_err(fail)?,
+        Command::List { format, quiet } => print_list(root, *format, *quiet)?,
+        Command::Ps { format, id, ps_args } => print_ps(root, id, *format, ps_args)?,
+        Command::Pause { id } => lifecycle::set_paused(root, id, true).map_err(fail)?,
+        Command::Resume { id } => lifecycle::set_paused(root, id, false).map_err(fail)?,
+        Command::Spec { bundle } => defaults::write_spec(bundle)?,
+        Command::Features => println!("{}", defaults::features()),
+        Command::Exec { .. } => return Err("exec is not supported yet".into()),
+        Command::Events { .. } => return Err("events is not supported yet".into()),
+        Command::Update { .. } => return Err("update is not supported yet".into()),
+    }
+    Ok(0)
+}
+
+fn check_create_flags(a: &CreateArgs) -> Result<(), String> {
+    if a.no_pivot {
+        return Err("--no-pivot is not supported: rocker-runtime always uses pivot_root".into());
+    }
+    if a.preserve_fds > 0 {
+        return Err("--preserve-fds is not supported yet".into());
+    }
+    Ok(())
+}
+
+fn create_options(a: &CreateArgs) -> CreateOptions<'_> {
+    CreateOptions {
+        bundle: &a.bundle,
+        console_socket: a.console_socket.as_deref(),
+        pid_file: a.pid_file.as_deref(),
+    }
+}
+
+/// A signal by name (KILL, SIGKILL) or number (9), as runc's kill takes it.
+fn parse_signal(s: &str) -> Result<Signal, String> {
+    let bad = || format!("invalid signal {s:?}: use a name like SIGTERM or KILL, or a number");
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| bad());
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    name.parse().map_err(|_| bad())
+}
+
+fn print_list(root: &Path, format: ListFormat, quiet: bool) -> Result<(), String> {
+    let containers = lifecycle::list(root).map_err(|e| chain(&e))?;
+    if quiet {
+        containers.iter().for_each(|c| println!("{}", c.id));
+    } else if format == ListFormat::Json {
+        println!("{}", serde_json::to_string(&containers).expect("states serialize"));
+    } else {
+        println!("{:<12} {:<10} {:<10} {:<40} {:<30} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+        for c in &containers {
+            println!(
+                "{:<12} {:<10} {:<10} {:<40} {:<30} {}",
+                c.id,
+                c.pid,
+                c.status,
+                c.bundle.display(),
+                c.created,
+                if c.owner.is_empty() { "root" } else { &c.owner }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `ps`: JSON is the pid list; the table is ps(1)'s output for the container's processes.
+fn print_ps(root: &Path, id: &str, format: ListFormat, ps_args: &[String]) -> Result<(), String> {
+    let pids = lifecycle::pids(root, id).map_err(|e| chain(&e))?;
+    if format == ListFormat::Json {
+        println!("{}", serde_json::to_string(&pids).expect("pids serialize"));
+        return Ok(());
+    }
+    let args: Vec<&str> =
+        if ps_args.is_empty() { vec!["-ef"] } else { ps_args.iter().map(String::as_str).collect() };
+    let out =
+        std::process::Command::new("ps").args(&args).output().map_err(|e| format!("running ps: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let pid_col = header.split_whitespace().position(|h| h == "PID").ok_or("ps printed no PID column")?;
+    println!("{header}");
+    for line in lines {
+        let pid = line.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// runc's --log / --log-format: clients (containerd) read errors from this file.
+struct Logger {
+    path: Option<std::path::PathBuf>,
+    format: LogFormat,
+}
+
+impl Logger {
+    fn error(&self, message: &str) {
+        let Some(path) = &self.path else { return };
+        let line = match self.format {
+            LogFormat::Json => serde_json::json!({
+                "level": "error",
+                "msg": message,
+                "time": rocker_runtime::state::now_rfc3339(),
+            })
+            .to_string(),
+            LogFormat::Text => {
+                format!("time=\"{}\" level=error msg={message:?}", rocker_runtime::state::now_rfc3339())
+            }
+        };
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! The OCI lifecycle across runtime invocations: create, start, state, kill, delete, and
+//! the commands built on them (run, list, ps, pause, resume). Each command locks the
+//! container's state directory, so concurrent commands on one container are serialized.
+
+use std::collections::HashMap;
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use nix::sys::stat::Mode;
+use nix::sys::wait::WaitStatus;
+use nix::unistd::{mkfifo, Pid};
+use oci_spec::runtime::Spec;
+use serde::Serialize;
+
+use crate::cgroups::{self, CgroupError};
+use crate::error::{Error, Result};
+use crate::process::{launch, run_in_foreground, Container, StartSignal};
+use crate::signals;
+use crate::state::{proc_stat, Record, StateDir, Status};
+
+/// `runc state`'s JSON: the OCI state plus runc's rootfs, created and owner.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciState {
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    pub annotations: HashMap<String, String>,
+}
+
+pub struct CreateOptions<'a> {
+    pub bundle: &'a Path,
+    pub console_socket: Option<&'a Path>,
+    pub pid_file: Option<&'a Path>,
+}
+
+/// Reads `config.json` from a bundle.
+pub fn load_spec(bundle: &Path) -> Result<Spec> {
+    let path = bundle.join("config.json");
+    Spec::load(&path).map_err(|e| Error::Bundle { path, reason: e.to_string() })
+}
+
+/// OCI create: everything up to the user's process, which waits for `start`.
+pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<()> {
+    let bundle = absolute(opts.bundle)?;
+    let spec = load_spec(&bundle)?;
+    check_terminal(&spec, opts.console_socket)?;
+    let state = StateDir::create(root, id)?;
+    match create_in(&state, &spec, &bundle, opts) {
+        Ok(container) => {
+            container.detach();
+            Ok(())
+        }
+        Err(e) => {
+            // The Container's drop already killed the init and removed the cgroup.
+            let _ = state.remove();
+            Err(e)
+        }
+    }
+}
+
+fn create_in(state: &StateDir, spec: &Spec, bundle: &Path, opts: &CreateOptions) -> Result<Container> {
+    let fifo_path = state.fifo();
+    mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).map_err(Error::sys("mkfifo exec.fifo"))?;
+    let fifo = open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(Error::sys("open exec.fifo"))?;
+    let mut container = launch(spec, bundle, StartSignal::Fifo(fifo))?;
+    if let (Some(master), Some(socket)) = (container.take_pty_master(), opts.console_socket) {
+        send_console(socket, master)?;
+    }
+    save_record(state, spec, bundle, container.pid())?;
+    if let Some(pid_file) = opts.pid_file {
+        write_pid_file(pid_file, container.pid())?;
+    }
+    Ok(container)
+}
+
+/// OCI start: lets a created container's init exec the user's process.
+pub fn start(root: &Path, id: &str) -> Result<()> {
+    let state = StateDir::open(root, id)?;
+    let record = state.load()?;
+    expect_status(&state, &record, "start", &[Status::Created])?;
+    let fifo = open(&state.fifo(), OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(Error::sys("open exec.fifo"))?;
+    // The init writes one byte once its open for writing returns, which our open let through.
+    // Until it has opened, a read finds no writer (end-of-file): wait while the init lives.
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(&fifo, &mut byte) {
+            Ok(1) => break,
+            Ok(_) | Err(Errno::EAGAIN) | Err(Errno::EINTR) => {
+                if status(&state, &record) == Status::Stopped {
+                    return Err(Error::InvalidState { id: id.into(), op: "start", status: Status::Stopped });
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err(e) => return Err(Error::Sys { op: "read exec.fifo", source: e }),
+        }
+    }
+    std::fs::remove_file(state.fifo())
+        .map_err(|e| Error::Sys { op: "remove exec.fifo", source: io_errno(&e) })
+}
+
+/// OCI state.
+pub fn state(root: &Path, id: &str) -> Result<OciState> {
+    let state = StateDir::open(root, id)?;
+    let record = state.load()?;
+    Ok(oci_state(&record, status(&state, &record)))
+}
+
+/// Every container under `root`, with its status.
+pub fn list(root: &Path) -> Result<Vec<OciState>> {
+    let mut out = Vec::new();
+    for id in crate::state::list(root)? {
+        // One deleted meanwhile is simply not listed.
+        if let Ok(s) = state(root, &id) {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// OCI kill: `signal` to the init, or with `all` to every process in the container's cgroup.
+pub fn kill_container(root: &Path, id: &str, signal: Signal, all: bool) -> Result<()> {
+    let state = StateDir::open(root, id)?;
+    let record = state.load()?;
+    let current =
+        expect_status(&state, &record, "kill", &[Status::Created, Status::Running, Status::Paused])?;
+    if all {
+        let cgroup = cgroups::open(&record.cgroups_path)?;
+        for pid in cgroup.procs()? {
+            let _ = kill(Pid::from_raw(pid), signal);
+        }
+    } else {
+        kill(Pid::from_raw(record.pid), signal).map_err(Error::sys("kill"))?;
+    }
+    // A frozen process takes its SIGKILL only once thawed.
+    if current == Status::Paused && signal == Signal::SIGKILL {
+        cgroups::open(&record.cgroups_path)?.freeze(false)?;
+    }
+    Ok(())
+}
+
+/// OCI delete: removes a stopped (or created) container; `force` kills a running one first.
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    let state = StateDir::open(root, id)?;
+    let record = state.load()?;
+    match status(&state, &record) {
+        Status::Stopped => {}
+        Status::Created => kill_and_wait(&record)?,
+        Status::Running | Status::Paused if force => kill_and_wait(&record)?,
+        other => return Err(Error::InvalidState { id: id.into(), op: "delete", status: other }),
+    }
+    destroy_cgroup(&record.cgroups_path)?;
+    state.remove()?;
+    Ok(())
+}
+
+/// `ps`: the pids in the container.
+pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
+    let state = StateDir::open(root, id)?;
+    let record = state.load()?;
+    Ok(cgroups::open(&record.cgroups_path)?.procs()?)
+}
+
+/// Freezes (pause) or thaws (resume) every process of a container.
+pub fn set_paused(root: &Path, id: &str, paused: bool) -> Result<()> {
+    let state = StateDir::open(root, id)?;
+    let record = state.load()?;
+    let (op, from) = if paused { ("pause", Status::Running) } else { ("resume", Status::Paused) };
+    expect_status(&state, &record, op, &[from])?;
+    Ok(cgroups::open(&record.cgroups_path)?.freeze(paused)?)
+}
+
+/// `run` in the foreground: create, start, wait, delete; returns the init's wait status.
+pub fn run(root: &Path, id: &str, opts: &CreateOptions) -> Result<WaitStatus> {
+    let bundle = absolute(opts.bundle)?;
+    let spec = load_spec(&bundle)?;
+    let state = StateDir::create(root, id)?;
+    let result = (|| {
+        let signals = signals::block()?;
+        let mut container = launch(&spec, &bundle, StartSignal::Channel)?;
+        if let Some(socket) = opts.console_socket {
+            if let Some(master) = container.take_pty_master() {
+                send_console(socket, master)?;
+            }
+        }
+        save_record(&state, &spec, &bundle, container.pid())?;
+        if let Some(pid_file) = opts.pid_file {
+            write_pid_file(pid_file, container.pid())?;
+        }
+        let stdin = std::io::stdin();
+        run_in_foreground(container, &signals, Some(std::os::fd::AsFd::as_fd(&stdin)))
+    })();
+    let _ = state.remove();
+    Ok(result?.status)
+}
+
+/// The container's status now, from its init's /proc entry, the exec FIFO and the freezer.
+fn status(state: &StateDir, record: &Record) -> Status {
+    match proc_stat(record.pid) {
+        Some((s, start)) if start == record.pid_start && s != 'Z' && s != 'X' => {
+            if state.fifo().exists() {
+                Status::Created
+            } else if cgroups::open(&record.cgroups_path).and_then(|c| c.frozen()).unwrap_or(false) {
+                Status::Paused
+            } else {
+                Status::Running
+            }
+        }
+        _ => Status::Stopped,
+    }
+}
+
+fn expect_status(state: &StateDir, record: &Record, op: &'static str, allowed: &[Status]) -> Result<Status> {
+    let current = status(state, record);
+    if allowed.contains(&current) {
+        Ok(current)
+    } else {
+        Err(Error::InvalidState { id: state.id.clone(), op, status: current })
+    }
+}
+
+fn oci_state(record: &Record, status: Status) -> OciState {
+    OciState {
+        oci_version: "1.2.0".into(),
+        id: record.id.clone(),
+        pid: if status == Status::Stopped { 0 } else { record.pid },
+        status,
+        bundle: record.bundle.clone(),
+        rootfs: record.rootfs.clone(),
+        created: record.created.clone(),
+        owner: String::new(),
+        annotations: record.annotations.clone(),
+    }
+}
+
+fn save_record(state: &StateDir, spec: &Spec, bundle: &Path, pid: Pid) -> Result<()> {
+    let (_, pid_start) = proc_stat(pid.as_raw()).ok_or(Error::InvalidState {
+        id: state.id.clone(),
+        op: "record",
+        status: Status::Stopped,
+    })?;
+    let root = spec.root().as_ref().map(|r| bundle.join(r.path())).unwrap_or_default();
+    let cgroups_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(state.save(&Record {
+        id: state.id.clone(),
+        pid: pid.as_raw(),
+        pid_start,
+        bundle: bundle.to_path_buf(),
+        rootfs: root,
+        created: crate::state::now_rfc3339(),
+        cgroups_path,
+        annotations: spec.annotations().clone().unwrap_or_default(),
+    })?)
+}
+
+fn kill_and_wait(record: &Record) -> Result<()> {
+    let _ = kill(Pid::from_raw(record.pid), Signal::SIGKILL);
+    if let Ok(cgroup) = cgroups::open(&record.cgroups_path) {
+        // A frozen init takes its SIGKILL only once thawed.
+        if cgroup.frozen().unwrap_or(false) {
+            cgroup.freeze(false)?;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        match proc_stat(record.pid) {
+            Some((s, start)) if start == record.pid_start && s != 'Z' && s != 'X' => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            _ => return Ok(()),
+        }
+    }
+    Err(Error::Sys { op: "waiting for the killed container init to exit", source: Errno::ETIMEDOUT })
+}
+
+fn destroy_cgroup(path: &str) -> Result<()> {
+    match cgroups::open(path) {
+        Ok(cgroup) => Ok(cgroup.destroy()?),
+        // Already gone (a failed create, or a host reboot).
+        Err(CgroupError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn check_terminal(spec: &Spec, console_socket: Option<&Path>) -> Result<()> {
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    match (terminal, console_socket) {
+        (true, None) => Err(Error::InvalidSpec(
+            "process.terminal is true but no --console-socket was given to receive the pty".into(),
+        )),
+        (false, Some(_)) => {
+            Err(Error::InvalidSpec("--console-socket was given but process.terminal is false".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Hands the pty master to whoever listens on `socket`, as runc does: the fd as SCM_RIGHTS,
+/// with the master's name as the message.
+fn send_console(socket: &Path, master: OwnedFd) -> Result<()> {
+    let stream = UnixStream::connect(socket)
+        .map_err(|e| Error::Sys { op: "connect --console-socket", source: io_errno(&e) })?;
+    let fds = [master.as_raw_fd()];
+    sendmsg::<()>(
+        stream.as_raw_fd(),
+        &[IoSlice::new(b"/dev/ptmx")],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(Error::sys("send the pty to --console-socket"))?;
+    Ok(())
+}
+
+fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
+    // Atomic, as clients may be watching for it.
+    let tmp = path.with_extension("rocker-tmp");
+    std::fs::write(&tmp, pid.to_string())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| Error::Sys { op: "write --pid-file", source: io_errno(&e) })
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).map_err(|e| Error::Bundle { path: path.to_path_buf(), reason: e.to_string() })
+}
+
+fn io_errno(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}

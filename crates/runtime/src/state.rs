@@ -1,0 +1,245 @@
+//! Containers created by `rocker-runtime create` live on after the process that made them:
+//! their state is a directory under the runtime's root (`--root`), one per container,
+//! holding `state.json`, the exec FIFO until `start`, and a lock file that serializes the
+//! commands acting on the container.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+/// What is kept about a container between runtime invocations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    pub id: String,
+    /// The init's pid in the runtime's PID namespace.
+    pub pid: i32,
+    /// The init's start time (field 22 of /proc/PID/stat): a pid reused by another process
+    /// after the init exited has a different one.
+    pub pid_start: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    /// RFC 3339, UTC.
+    pub created: String,
+    pub cgroups_path: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+}
+
+/// The OCI statuses (and `paused`, as runc reports it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // pad, not write_str: tables format statuses with a width.
+        f.pad(match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("container {0} does not exist")]
+    NotFound(String),
+    #[error("container {0} already exists")]
+    Exists(String),
+    #[error("invalid container id {0:?}: use letters, digits, '_', '+', '-' and '.'")]
+    InvalidId(String),
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: {source}")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+const STATE_FILE: &str = "state.json";
+const FIFO: &str = "exec.fifo";
+const LOCK: &str = ".lock";
+
+/// A container's state directory, locked for as long as this value lives.
+pub struct StateDir {
+    pub id: String,
+    dir: PathBuf,
+    _lock: Flock<File>,
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StateError + 'a {
+    move |source| StateError::Io { op, path: path.to_path_buf(), source }
+}
+
+impl StateDir {
+    /// Makes the directory of a new container; fails if the id is taken.
+    pub fn create(root: &Path, id: &str) -> Result<StateDir, StateError> {
+        check_id(id)?;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(root).map_err(io_err("mkdir", root))?;
+        let dir = root.join(id);
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(StateError::Exists(id.into())),
+            r => r.map_err(io_err("mkdir", &dir))?,
+        }
+        Self::lock(id, dir)
+    }
+
+    /// Opens and locks an existing container's directory, waiting for other commands on it.
+    pub fn open(root: &Path, id: &str) -> Result<StateDir, StateError> {
+        check_id(id)?;
+        let state = Self::lock(id, root.join(id))?;
+        // A delete that held the lock before us may have removed everything meanwhile.
+        if !state.dir.join(STATE_FILE).exists() {
+            return Err(StateError::NotFound(id.into()));
+        }
+        Ok(state)
+    }
+
+    fn lock(id: &str, dir: PathBuf) -> Result<StateDir, StateError> {
+        let path = dir.join(LOCK);
+        let file = match File::options().create(true).truncate(false).write(true).open(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StateError::NotFound(id.into())),
+            r => r.map_err(io_err("open", &path))?,
+        };
+        let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| StateError::Io {
+            op: "lock",
+            path: path.clone(),
+            source: e.into(),
+        })?;
+        Ok(StateDir { id: id.to_string(), dir, _lock: lock })
+    }
+
+    pub fn load(&self) -> Result<Record, StateError> {
+        let path = self.dir.join(STATE_FILE);
+        let bytes = std::fs::read(&path).map_err(io_err("read", &path))?;
+        serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt { path, source })
+    }
+
+    /// Replaces state.json atomically: a crash leaves the old file or the new one.
+    pub fn save(&self, record: &Record) -> Result<(), StateError> {
+        let path = self.dir.join(STATE_FILE);
+        let tmp = self.dir.join(".state.json.tmp");
+        let bytes = serde_json::to_vec(record).expect("a record always serializes");
+        std::fs::write(&tmp, bytes).map_err(io_err("write", &tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io_err("rename", &path))
+    }
+
+    pub fn fifo(&self) -> PathBuf {
+        self.dir.join(FIFO)
+    }
+
+    /// Removes the directory (the lock goes with it; waiters then find no state.json).
+    pub fn remove(self) -> Result<(), StateError> {
+        std::fs::remove_dir_all(&self.dir).map_err(io_err("remove", &self.dir))
+    }
+}
+
+/// The ids of all containers under `root`.
+pub fn list(root: &Path) -> Result<Vec<String>, StateError> {
+    let entries = match std::fs::read_dir(root) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        r => r.map_err(io_err("read", root))?,
+    };
+    let mut ids: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join(STATE_FILE).exists())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+fn check_id(id: &str) -> Result<(), StateError> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(StateError::InvalidId(id.into()))
+    }
+}
+
+/// (state, start time) of a process from /proc/PID/stat, if it exists.
+pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces: parse after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    // starttime is field 22 overall, the 20th after the state.
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// Now, as RFC 3339 in UTC (what runc's `state` prints as `created`).
+pub fn now_rfc3339() -> String {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_nanos()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(check_id("abc-1.2_x+y").is_ok());
+        for bad in ["", ".", "..", "a/b", "a b"] {
+            assert!(check_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn our_own_stat_parses() {
+        let (state, start) = proc_stat(std::process::id() as i32).unwrap();
+        assert!("RS".contains(state));
+        assert!(start > 0);
+    }
+
+    #[test]
+    fn timestamps_look_like_rfc3339() {
+        let t = now_rfc3339();
+        assert_eq!(t.len(), 30, "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
+    }
+}

@@ -1,0 +1,276 @@
+//! rocker-runtime's runc command line, driven as containerd and Podman drive it, against
+//! real containers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use rocker_test_support::*;
+use serde_json::Value;
+
+const RUNTIME: &str = env!("CARGO_BIN_EXE_rocker-runtime");
+
+/// A state root and a bundle (busybox rootfs + config.json from `rocker-runtime spec`).
+struct Fixture {
+    cg: TestCgroup,
+    root: TempDir,
+    bundle: TempDir,
+    _rootfs: Rootfs,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let (cg, root, bundle, rootfs) =
+            (TestCgroup::new(), TempDir::new("state"), TempDir::new("bundle"), Rootfs::new());
+        let r = output(runtime_cmd(root.path(), &["spec", "--bundle", bundle.path().to_str().unwrap()]));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let f = Fixture { cg, root, bundle, _rootfs: rootfs };
+        f.edit_config(|c| {
+            c["root"]["path"] = f._rootfs.path().to_str().unwrap().into();
+            c["root"]["readonly"] = false.into();
+            c["process"]["terminal"] = false.into();
+        });
+        f
+    }
+
+    fn edit_config(&self, edit: impl FnOnce(&mut Value)) {
+        let path = self.bundle.path().join("config.json");
+        let mut c: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        edit(&mut c);
+        std::fs::write(&path, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+    }
+
+    /// Sets the command and a cgroup below the test's own, for container `id`.
+    fn command(&self, id: &str, script: &str) {
+        let cgroup = format!("{}/{id}", self.cg.name);
+        self.edit_config(|c| {
+            c["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
+            c["linux"]["cgroupsPath"] = cgroup.into();
+        });
+    }
+
+    /// Runs the runtime to its exit. Its stdout and stderr go to files: a created
+    /// container's init inherits them (as with runc), so pipes would stay open.
+    fn rt(&self, args: &[&str]) -> Run {
+        let mut c = runtime_cmd(self.root.path(), args);
+        c.current_dir(self.bundle.path());
+        let out = self.bundle.path().join(unique("stdout"));
+        let err = self.bundle.path().join(unique("stderr"));
+        c.stdout(std::fs::File::create(&out).unwrap()).stderr(std::fs::File::create(&err).unwrap());
+        let status = c.status().unwrap();
+        let read = |p: &Path| {
+            let s = std::fs::read_to_string(p).unwrap();
+            std::fs::remove_file(p).unwrap();
+            s
+        };
+        Run { code: status.code().unwrap_or(-1), stdout: read(&out), stderr: read(&err) }
+    }
+
+    fn status(&self, id: &str) -> String {
+        let r = self.rt(&["state", id]);
+        assert_eq!(r.code, 0, "state {id}: {}", r.stderr);
+        let v: Value = serde_json::from_str(&r.stdout).unwrap();
+        v["status"].as_str().unwrap().to_string()
+    }
+
+    fn rootfs_file(&self, name: &str) -> PathBuf {
+        self._rootfs.path().join(name)
+    }
+}
+
+fn runtime_cmd(root: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(RUNTIME);
+    c.arg("--root").arg(root).args(args).stdin(Stdio::null());
+    c
+}
+
+fn ok(r: &Run) {
+    assert_eq!(r.code, 0, "stdout {} stderr {}", r.stdout, r.stderr);
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn create_waits_for_start_then_kill_and_delete_clean_up() {
+    let f = Fixture::new();
+    f.command("c1", "echo started > /started; exec sleep 100");
+    ok(&f.rt(&["create", "--pid-file", "pidfile", "c1"]));
+    assert_eq!(f.status("c1"), "created");
+    let state: Value = serde_json::from_str(&f.rt(&["state", "c1"]).stdout).unwrap();
+    let pid = state["pid"].as_i64().unwrap();
+    assert!(pid > 0);
+    assert_eq!(std::fs::read_to_string(f.bundle.path().join("pidfile")).unwrap(), pid.to_string());
+    assert_eq!(state["bundle"].as_str().unwrap(), f.bundle.path().to_str().unwrap());
+    // Created: everything is set up, but no user code has run.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(!f.rootfs_file("started").exists());
+
+    ok(&f.rt(&["start", "c1"]));
+    wait_for("the container's first write", || f.rootfs_file("started").exists());
+    assert_eq!(f.status("c1"), "running");
+    let r = f.rt(&["start", "c1"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("cannot start container c1: it is running"), "{}", r.stderr);
+
+    let r = f.rt(&["ps", "--format", "json", "c1"]);
+    ok(&r);
+    assert_eq!(serde_json::from_str::<Vec<i64>>(&r.stdout).unwrap(), vec![pid]);
+
+    let r = f.rt(&["delete", "c1"]);
+    assert_ne!(r.code, 0, "a running container must not be deleted without --force");
+    assert!(r.stderr.contains("it is running"), "{}", r.stderr);
+
+    ok(&f.rt(&["kill", "c1", "KILL"]));
+    wait_for("the container to stop", || f.status("c1") == "stopped");
+    ok(&f.rt(&["delete", "c1"]));
+    let r = f.rt(&["state", "c1"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("container c1 does not exist"), "{}", r.stderr);
+    assert!(std::fs::read_dir(f.root.path()).unwrap().next().is_none(), "state left behind");
+}
+
+#[test]
+fn run_in_the_foreground_returns_the_exit_code_and_leaves_nothing() {
+    let f = Fixture::new();
+    f.command("r1", "echo \"a  b\"; exit 7");
+    let r = f.rt(&["run", "r1"]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(r.stdout, "a  b\n");
+    assert!(std::fs::read_dir(f.root.path()).unwrap().next().is_none(), "state left behind");
+}
+
+#[test]
+fn run_detached_then_force_delete() {
+    let f = Fixture::new();
+    f.command("d1", "exec sleep 100");
+    ok(&f.rt(&["run", "--detach", "d1"]));
+    assert_eq!(f.status("d1"), "running");
+    ok(&f.rt(&["delete", "--force", "d1"]));
+    assert!(f.rt(&["state", "d1"]).code != 0);
+}
+
+#[test]
+fn a_created_container_can_be_deleted_without_force() {
+    let f = Fixture::new();
+    f.command("c2", "exec sleep 100");
+    ok(&f.rt(&["create", "c2"]));
+    ok(&f.rt(&["delete", "c2"]));
+    assert!(f.rt(&["state", "c2"]).code != 0);
+}
+
+#[test]
+fn pause_and_resume_freeze_the_container() {
+    let f = Fixture::new();
+    f.command("p1", "exec sleep 100");
+    ok(&f.rt(&["run", "-d", "p1"]));
+    ok(&f.rt(&["pause", "p1"]));
+    assert_eq!(f.status("p1"), "paused");
+    let r = f.rt(&["pause", "p1"]);
+    assert!(r.code != 0 && r.stderr.contains("it is paused"), "{}", r.stderr);
+    ok(&f.rt(&["resume", "p1"]));
+    assert_eq!(f.status("p1"), "running");
+    // A paused container can be killed and deleted too.
+    ok(&f.rt(&["pause", "p1"]));
+    ok(&f.rt(&["delete", "--force", "p1"]));
+}
+
+#[test]
+fn kill_all_reaches_every_process() {
+    let f = Fixture::new();
+    f.command("k1", "trap '' TERM; sleep 100 & sleep 100 & echo ready > /ready; wait");
+    ok(&f.rt(&["run", "-d", "k1"]));
+    wait_for("the children", || f.rootfs_file("ready").exists());
+    let pids: Vec<i64> = serde_json::from_str(&f.rt(&["ps", "-f", "json", "k1"]).stdout).unwrap();
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    ok(&f.rt(&["kill", "--all", "k1", "9"]));
+    wait_for("the container to stop", || f.status("k1") == "stopped");
+    ok(&f.rt(&["delete", "k1"]));
+}
+
+#[test]
+fn a_failing_create_leaves_no_state_and_no_cgroup() {
+    let f = Fixture::new();
+    f.edit_config(|c| {
+        c["process"]["args"] = serde_json::json!(["no-such-command"]);
+        c["linux"]["cgroupsPath"] = format!("{}/bad", f.cg.name).into();
+    });
+    let r = f.rt(&["create", "bad"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("executable file not found"), "{}", r.stderr);
+    assert!(std::fs::read_dir(f.root.path()).unwrap().next().is_none(), "state left behind");
+    assert!(f.cg.children().is_empty());
+}
+
+#[test]
+fn two_deletes_racing_are_serialized() {
+    let f = Fixture::new();
+    f.command("race", "exit 0");
+    ok(&f.rt(&["create", "race"]));
+    ok(&f.rt(&["start", "race"]));
+    wait_for("the container to stop", || f.status("race") == "stopped");
+    let spawn = || {
+        let mut c = runtime_cmd(f.root.path(), &["delete", "race"]);
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.spawn().unwrap()
+    };
+    // (delete leaves no process behind, so pipes are fine here)
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let codes = [a.status.code(), b.status.code()];
+    assert!(codes.contains(&Some(0)) && codes.contains(&Some(1)), "{codes:?}");
+    let loser = if a.status.success() { b } else { a };
+    assert!(String::from_utf8_lossy(&loser.stderr).contains("does not exist"));
+}
+
+#[test]
+fn state_survives_the_runtime_process_and_lists() {
+    let f = Fixture::new();
+    f.command("l1", "exec sleep 100");
+    ok(&f.rt(&["create", "l1"]));
+    let r = f.rt(&["list", "--format", "json"]);
+    ok(&r);
+    let list: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["id"], "l1");
+    assert_eq!(list[0]["status"], "created");
+    let r = f.rt(&["list", "-q"]);
+    assert_eq!(r.stdout, "l1\n");
+    ok(&f.rt(&["delete", "--force", "l1"]));
+}
+
+#[test]
+fn spec_features_and_bad_usage() {
+    let f = Fixture::new();
+    let r = f.rt(&["spec"]);
+    assert_ne!(r.code, 0, "spec must not overwrite config.json");
+    let r = f.rt(&["features"]);
+    ok(&r);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["ociVersionMax"], "1.2.0");
+    assert!(v["linux"]["namespaces"].as_array().unwrap().contains(&"pid".into()));
+    let r = f.rt(&["--systemd-cgroup", "list"]);
+    assert!(r.code != 0 && r.stderr.contains("--systemd-cgroup is not supported"), "{}", r.stderr);
+    let r = f.rt(&["create", "--no-such-flag", "x"]);
+    assert_ne!(r.code, 0);
+    let r = f.rt(&["kill", "nope", "NOTASIGNAL"]);
+    assert_ne!(r.code, 0);
+    let r = f.rt(&["state", "../escape"]);
+    assert!(r.code != 0 && r.stderr.contains("invalid container id"), "{}", r.stderr);
+}
+
+#[test]
+fn errors_go_to_the_log_file_as_json() {
+    let f = Fixture::new();
+    let log = f.bundle.path().join("log.json");
+    let r = f.rt(&["--log", log.to_str().unwrap(), "--log-format", "json", "start", "missing"]);
+    assert_ne!(r.code, 0);
+    let line: Value =
+        serde_json::from_str(std::fs::read_to_string(&log).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(line["level"], "error");
+    assert_eq!(line["msg"], "container missing does not exist");
+}
