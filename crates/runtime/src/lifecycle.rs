@@ -184,6 +184,63 @@ pub fn set_paused(root: &Path, id: &str, paused: bool) -> Result<()> {
     Ok(cgroups::open(&record.cgroups_path)?.freeze(paused)?)
 }
 
+pub struct ExecOptions<'a> {
+    pub detach: bool,
+    pub console_socket: Option<&'a Path>,
+    pub pid_file: Option<&'a Path>,
+}
+
+/// The container's own `process` from its bundle: the base that `exec` flags override.
+pub fn container_process(root: &Path, id: &str) -> Result<oci_spec::runtime::Process> {
+    let state = StateDir::open(root, id)?;
+    let spec = load_spec(&state.load()?.bundle)?;
+    spec.process().clone().ok_or_else(|| Error::InvalidSpec("the container's spec has no process".into()))
+}
+
+/// Runs `process` in a running container. Foreground: returns its wait status; detached:
+/// returns once it has started.
+pub fn exec(
+    root: &Path,
+    id: &str,
+    process: &oci_spec::runtime::Process,
+    opts: &ExecOptions,
+) -> Result<Option<WaitStatus>> {
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && opts.detach && opts.console_socket.is_none() {
+        return Err(Error::InvalidSpec("a detached exec with a terminal needs --console-socket".into()));
+    }
+    let (record, namespaces) = {
+        // The lock is held only while reading: a long exec must not block kill or delete.
+        let state = StateDir::open(root, id)?;
+        let record = state.load()?;
+        expect_status(&state, &record, "exec in", &[Status::Running])?;
+        let spec = load_spec(&record.bundle)?;
+        (record, crate::namespaces::clone_flags(&spec)?)
+    };
+    let cgroup = cgroups::open(&record.cgroups_path)?;
+    let signals = if opts.detach { None } else { Some(signals::block()?) };
+    let mut container = crate::process::enter(Pid::from_raw(record.pid), namespaces, cgroup, process)?;
+    if let Some(socket) = opts.console_socket {
+        if let Some(master) = container.take_pty_master() {
+            send_console(socket, master)?;
+        }
+    }
+    if let Some(pid_file) = opts.pid_file {
+        write_pid_file(pid_file, container.pid())?;
+    }
+    match signals {
+        None => {
+            container.start()?;
+            container.detach();
+            Ok(None)
+        }
+        Some(signals) => {
+            let stdin = std::io::stdin();
+            Ok(Some(run_in_foreground(container, &signals, Some(std::os::fd::AsFd::as_fd(&stdin)))?.status))
+        }
+    }
+}
+
 /// `run` in the foreground: create, start, wait, delete; returns the init's wait status.
 pub fn run(root: &Path, id: &str, opts: &CreateOptions) -> Result<WaitStatus> {
     let bundle = absolute(opts.bundle)?;

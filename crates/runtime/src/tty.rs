@@ -18,6 +18,8 @@ use oci_spec::runtime::Box as ConsoleSize;
 pub struct Pty {
     pub master: OwnedFd,
     slave: OwnedFd,
+    /// The slave's path, /dev/pts/N.
+    name: String,
 }
 
 nix::ioctl_write_ptr_bad!(ioctl_set_winsize, libc::TIOCSWINSZ, Winsize);
@@ -35,16 +37,17 @@ pub fn open_pty(size: Option<&ConsoleSize>) -> nix::Result<Pty> {
     unlockpt(&master)?;
     let name = ptsname_r(&master)?;
     let slave = open(name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, Mode::empty())?;
-    bind_console(Path::new(&name))?;
     let master: OwnedFd = master.into();
     if let Some(size) = size {
         set_window_size(slave.as_fd(), size.height() as u16, size.width() as u16)?;
     }
-    Ok(Pty { master, slave })
+    Ok(Pty { master, slave, name })
 }
 
-/// Makes `/dev/console` the pty's slave.
-fn bind_console(slave: &Path) -> nix::Result<()> {
+/// Makes `/dev/console` the pty's slave (the container's init only; an exec'd process
+/// leaves the console alone).
+pub fn bind_console(pty: &Pty) -> nix::Result<()> {
+    let slave = Path::new(&pty.name);
     let console = Path::new("/dev/console");
     match open(
         console,
@@ -63,7 +66,7 @@ impl Pty {
     /// Makes the slave the controlling terminal and stdin/stdout/stderr of this process,
     /// which must be a session leader about to exec the container's process.
     pub fn attach_as_stdio(self) -> nix::Result<()> {
-        let Pty { master, slave } = self;
+        let Pty { master, slave, .. } = self;
         drop(master);
         // SAFETY: TIOCSCTTY takes an integer argument; 0 means don't steal from another session.
         nix::errno::Errno::result(unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) })?;

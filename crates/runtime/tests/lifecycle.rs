@@ -274,3 +274,68 @@ fn errors_go_to_the_log_file_as_json() {
     assert_eq!(line["level"], "error");
     assert_eq!(line["msg"], "container missing does not exist");
 }
+
+#[test]
+fn exec_runs_in_the_containers_namespaces_and_cgroup() {
+    let f = Fixture::new();
+    f.command("e1", "echo $$ > /init-pid; exec sleep 100");
+    ok(&f.rt(&["run", "-d", "e1"]));
+    wait_for("the init", || f.rootfs_file("init-pid").exists());
+    // Same PID namespace (the init is 1 there), same mount namespace (sees /init-pid),
+    // same hostname, same cgroup.
+    let r =
+        f.rt(&["exec", "e1", "sh", "-c", "cat /init-pid; echo $$; hostname; cat /proc/self/cgroup; exit 5"]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "1");
+    assert_ne!(lines[1], "1");
+    assert!(lines[1].parse::<u32>().unwrap() < 100, "pid {} is not from the container's namespace", lines[1]);
+    assert_eq!(lines[2], "rocker");
+    let parent = format!("/{}/e1", f.cg.name);
+    assert!(lines[3..].iter().any(|l| l.ends_with(&parent)), "{}", r.stdout);
+
+    // Detached, with a pid file; the process shows in ps.
+    ok(&f.rt(&["exec", "-d", "--pid-file", "exec.pid", "e1", "sleep", "100"]));
+    let pid: i64 = std::fs::read_to_string(f.bundle.path().join("exec.pid")).unwrap().parse().unwrap();
+    let pids: Vec<i64> = serde_json::from_str(&f.rt(&["ps", "-f", "json", "e1"]).stdout).unwrap();
+    assert!(pids.contains(&pid), "{pids:?} lacks {pid}");
+
+    let r = f.rt(&["exec", "e1", "no-such-command"]);
+    assert!(r.code != 0 && r.stderr.contains("executable file not found"), "{}", r.stderr);
+
+    // --process, with its own cwd and env.
+    let process = serde_json::json!({
+        "args": ["/bin/sh", "-c", "pwd; echo $X"], "cwd": "/proc", "env": ["X=from-process-json"],
+        "user": {"uid": 0, "gid": 0}
+    });
+    std::fs::write(f.bundle.path().join("process.json"), process.to_string()).unwrap();
+    let r = f.rt(&["exec", "--process", "process.json", "e1"]);
+    assert_eq!(r.stdout, "/proc\nfrom-process-json\n", "{}", r.stderr);
+
+    ok(&f.rt(&["kill", "e1", "KILL"]));
+    wait_for("the container to stop", || f.status("e1") == "stopped");
+    let r = f.rt(&["exec", "e1", "true"]);
+    assert!(r.code != 0 && r.stderr.contains("it is stopped"), "{}", r.stderr);
+    ok(&f.rt(&["delete", "e1"]));
+}
+
+#[test]
+fn rlimits_are_applied_and_a_refused_one_is_named() {
+    let f = Fixture::new();
+    f.command("rl", "ulimit -n; ulimit -Hn");
+    f.edit_config(|c| {
+        c["process"]["rlimits"] = serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 768}])
+    });
+    let r = f.rt(&["run", "rl"]);
+    assert_eq!(r.stdout, "512\n768\n", "{}", r.stderr);
+    // Above our own hard limit: needs CAP_SYS_RESOURCE, which root may lack (it does on the
+    // development machines); either it works, or the error names the limit.
+    let hard = u64::MAX - 1;
+    f.edit_config(|c| {
+        c["process"]["rlimits"] = serde_json::json!([{"type": "RLIMIT_NPROC", "soft": 1024, "hard": hard}])
+    });
+    let r = f.rt(&["run", "rl"]);
+    if r.code != 0 {
+        assert!(r.stderr.contains("RLIMIT_NPROC"), "{}", r.stderr);
+    }
+}

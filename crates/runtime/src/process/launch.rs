@@ -74,7 +74,7 @@ pub fn launch(spec: &Spec, bundle: &Path, start: StartSignal) -> Result<Containe
     let cgroup_path = linux
         .and_then(|l| l.cgroups_path().as_ref())
         .ok_or_else(|| Error::InvalidSpec("linux.cgroupsPath is required".into()))?;
-    let cgroup = CgroupGuard(Some(cgroups::create(&cgroup_path.to_string_lossy())?));
+    let mut cgroup = CgroupGuard(Some(cgroups::create(&cgroup_path.to_string_lossy())?));
     if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
         cgroup
             .get()
@@ -91,12 +91,19 @@ pub fn launch(spec: &Spec, bundle: &Path, start: StartSignal) -> Result<Containe
         Cloned::Parent { child } => child,
     };
     drop((child_end, start));
-    let mut container = Container { pid, channel: parent_end, pty_master: None, cgroup, status: None };
-    container.pty_master = container.expect_ready()?;
-    Ok(container)
+    Container::ready(pid, parent_end, cgroup.0.take())
 }
 
 impl Container {
+    /// Takes charge of a cloned child (and of `cgroup`, removed with the container) once it
+    /// reports ready.
+    pub(super) fn ready(pid: Pid, channel: Channel, cgroup: Option<Box<dyn Manager>>) -> Result<Container> {
+        let mut container =
+            Container { pid, channel, pty_master: None, cgroup: CgroupGuard(cgroup), status: None };
+        container.pty_master = container.expect_ready()?;
+        Ok(container)
+    }
+
     /// The init's pid, as seen from the runtime.
     pub fn pid(&self) -> Pid {
         self.pid
@@ -132,8 +139,11 @@ impl Container {
     /// struck and removes the cgroup.
     pub fn finish(mut self) -> Result<Exit> {
         let status = self.status.ok_or(Error::StillRunning)?;
-        let cgroup = self.cgroup.0.take().expect("only finish takes the cgroup");
         let mut cleanup_errors = Vec::new();
+        // An exec'd process leaves the container's cgroup to the container.
+        let Some(cgroup) = self.cgroup.0.take() else {
+            return Ok(Exit { status, oom_killed: false, cleanup_errors });
+        };
         let oom_killed = cgroup.oom_kills().map(|n| n > 0).unwrap_or_else(|e| {
             cleanup_errors.push(e);
             false

@@ -23,13 +23,16 @@
 
 pub mod channel;
 mod clone;
+mod enter;
 mod exec;
 mod foreground;
 mod init;
 mod launch;
+mod user_process;
 
 use std::os::fd::OwnedFd;
 
+pub use enter::enter;
 pub use exec::DEFAULT_PATH;
 pub use foreground::run_in_foreground;
 

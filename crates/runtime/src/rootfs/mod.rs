@@ -6,7 +6,7 @@
 //!    directory (the course's "pivot_root: invalid argument");
 //! 3. the spec's mounts, /dev's nodes and symlinks, resolved inside the rootfs;
 //! 4. pivot_root(".", "."), then the old root detached: no `.pivot_root` left in the rootfs;
-//! 5. masked and read-only paths, a read-only root, the requested propagation.
+//! 5. sysctls, masked and read-only paths, a read-only root, the requested propagation.
 
 mod dev;
 mod mounts;
@@ -33,6 +33,12 @@ pub enum RootfsError {
     },
     #[error("{0}")]
     Unsupported(String),
+    #[error("sysctl {key}: {source}")]
+    Sysctl {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl RootfsError {
@@ -69,6 +75,11 @@ pub fn setup(spec: &Spec, rootfs: &Path) -> Result<(), RootfsError> {
     pivot(rootfs)?;
 
     if let Some(l) = linux {
+        // Before /proc/sys turns read-only below.
+        for (key, value) in l.sysctl().iter().flatten() {
+            let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+            std::fs::write(&path, value).map_err(|e| RootfsError::Sysctl { key: key.clone(), source: e })?;
+        }
         paths::mask(l.masked_paths().as_deref().unwrap_or_default())?;
         paths::make_readonly(l.readonly_paths().as_deref().unwrap_or_default())?;
     }

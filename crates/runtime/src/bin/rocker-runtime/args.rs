@@ -91,11 +91,8 @@ pub enum Command {
     },
     /// Print the features this runtime supports (OCI features JSON)
     Features,
-    /// Run a process in a running container (not supported yet)
-    Exec {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        rest: Vec<String>,
-    },
+    /// Run a process in a running container
+    Exec(ExecArgs),
     /// Stream a container's events and statistics (not supported yet)
     Events {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -141,4 +138,50 @@ pub struct RunArgs {
     /// Keep the container's state after it exits
     #[arg(long)]
     pub keep: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// A process.json (the spec's `process` object) instead of the command line's
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Give the process a terminal
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Return once the process has started
+    #[arg(short, long)]
+    pub detach: bool,
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Working directory inside the container
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// KEY=VALUE to add to the container's environment
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// UID[:GID]
+    #[arg(short, long)]
+    pub user: Option<String>,
+    #[arg(short = 'g', long)]
+    pub additional_gids: Vec<u32>,
+    /// A capability to add (CAP_NET_ADMIN)
+    #[arg(short, long)]
+    pub cap: Vec<String>,
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// Pass N more descriptors after stdio (not supported yet: refused unless 0)
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// SELinux label (ignored with a warning: no SELinux here)
+    #[arg(long)]
+    pub process_label: Option<String>,
+    /// AppArmor profile (ignored with a warning: no AppArmor here)
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    pub id: String,
+    /// The command and its arguments (unless --process)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
+use oci_spec::runtime::{Capability, Process};
 use rocker_runtime::error::chain;
 use rocker_runtime::lifecycle::{self, CreateOptions};
 
@@ -57,12 +58,7 @@ fn execute(cli: &Cli) -> Result<u8, String> {
                 if r.keep {
                     return Err("--keep is not supported yet".into());
                 }
-                let status = lifecycle::run(root, &r.create.id, &opts).map_err(fail)?;
-                return Ok(match status {
-                    WaitStatus::Exited(_, code) => code as u8,
-                    WaitStatus::Signaled(_, sig, _) => 128 + sig as u8,
-                    _ => 1,
-                });
+                return Ok(exit_code(lifecycle::run(root, &r.create.id, &opts).map_err(fail)?));
             }
         }
         Command::State { id } => {
@@ -79,11 +75,97 @@ fn execute(cli: &Cli) -> Result<u8, String> {
         Command::Resume { id } => lifecycle::set_paused(root, id, false).map_err(fail)?,
         Command::Spec { bundle } => defaults::write_spec(bundle)?,
         Command::Features => println!("{}", defaults::features()),
-        Command::Exec { .. } => return Err("exec is not supported yet".into()),
+        Command::Exec(e) => {
+            let process = exec_process(root, e)?;
+            let opts = lifecycle::ExecOptions {
+                detach: e.detach,
+                console_socket: e.console_socket.as_deref(),
+                pid_file: e.pid_file.as_deref(),
+            };
+            if let Some(status) = lifecycle::exec(root, &e.id, &process, &opts).map_err(fail)? {
+                return Ok(exit_code(status));
+            }
+        }
         Command::Events { .. } => return Err("events is not supported yet".into()),
         Command::Update { .. } => return Err("update is not supported yet".into()),
     }
     Ok(0)
+}
+
+/// The process's exit code, or 128+N when signal N killed it.
+fn exit_code(status: WaitStatus) -> u8 {
+    match status {
+        WaitStatus::Exited(_, code) => code as u8,
+        WaitStatus::Signaled(_, sig, _) => 128 + sig as u8,
+        _ => 1,
+    }
+}
+
+/// The process for `exec`: --process as given, or the container's own process with the
+/// command line's command and overrides (as runc builds it).
+fn exec_process(root: &Path, e: &args::ExecArgs) -> Result<Process, String> {
+    if e.preserve_fds > 0 {
+        return Err("--preserve-fds is not supported yet".into());
+    }
+    for (flag, value) in [("--process-label", &e.process_label), ("--apparmor", &e.apparmor)] {
+        if value.is_some() {
+            eprintln!("rocker-runtime: warning: {flag} ignored: this host has no such security module");
+        }
+    }
+    if let Some(path) = &e.process {
+        let text =
+            std::fs::read_to_string(path).map_err(|err| format!("reading {}: {err}", path.display()))?;
+        return serde_json::from_str(&text).map_err(|err| format!("{}: {err}", path.display()));
+    }
+    if e.command.is_empty() {
+        return Err("exec needs a command after the container id, or --process".into());
+    }
+    let mut p = lifecycle::container_process(root, &e.id).map_err(|err| chain(&err))?;
+    p.set_args(Some(e.command.clone()));
+    p.set_terminal(Some(e.tty));
+    if let Some(cwd) = &e.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    let mut env = p.env().clone().unwrap_or_default();
+    for kv in &e.env {
+        let key = kv.split('=').next().unwrap_or_default();
+        env.retain(|old| old.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    p.set_env(Some(env));
+    if let Some(user) = &e.user {
+        let (uid, gid) = user.split_once(':').unwrap_or((user, "0"));
+        let parse = |s: &str| s.parse::<u32>().map_err(|_| format!("invalid --user {user:?}: use UID[:GID]"));
+        let mut u = p.user().clone();
+        u.set_uid(parse(uid)?);
+        u.set_gid(parse(gid)?);
+        p.set_user(u);
+    }
+    if !e.additional_gids.is_empty() {
+        let mut u = p.user().clone();
+        u.set_additional_gids(Some(e.additional_gids.clone()));
+        p.set_user(u);
+    }
+    if !e.cap.is_empty() {
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        for name in &e.cap {
+            let cap: Capability = name
+                .trim_start_matches("CAP_")
+                .parse()
+                .map_err(|_| format!("unknown capability {name:?}"))?;
+            let with = |set: &Option<oci_spec::runtime::Capabilities>| {
+                Some(set.clone().unwrap_or_default().into_iter().chain([cap]).collect())
+            };
+            caps.set_bounding(with(caps.bounding()));
+            caps.set_effective(with(caps.effective()));
+            caps.set_permitted(with(caps.permitted()));
+        }
+        p.set_capabilities(Some(caps));
+    }
+    if e.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    Ok(p)
 }
 
 fn check_create_flags(a: &CreateArgs) -> Result<(), String> {

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Installs what bench/lifecycle.sh needs (Debian 12). Run as root.
+set -euo pipefail
+apt-get update
+apt-get install -y hyperfine runc crun time busybox-static python3

@@ -1,0 +1,175 @@
+//! The last stretch shared by a container's init and a process exec'd into a running
+//! container: from "ready" to the user's program, in an order the kernel accepts and whose
+//! comments say why.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::fmt::Display;
+
+use nix::sys::resource::{setrlimit, Resource};
+use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::chdir;
+use oci_spec::runtime::{PosixRlimitType, Process};
+
+use std::os::fd::AsRawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use nix::fcntl::OFlag;
+
+use super::channel::{Channel, Message};
+use super::{exec, StartSignal};
+use crate::security;
+use crate::tty::{self, Pty};
+
+/// Runs a cloned child's work, which ends in an exec or in a failure; the failure (a panic
+/// included) goes to the runtime over the channel and the child exits. Never returns.
+pub fn run_child(channel: &Channel, work: impl FnOnce() -> Result<Infallible, Message>) -> ! {
+    // A panic must not unwind into the runtime's code, which this copy of the process
+    // shares up to the clone.
+    let failure = match catch_unwind(AssertUnwindSafe(work)) {
+        Ok(Ok(never)) => match never {},
+        Ok(Err(failure)) => failure,
+        Err(_) => {
+            Message::InitFailed { step: "setting up the process".into(), message: "it panicked".into() }
+        }
+    };
+    // The parent learns why from the message; if even that fails it sees end-of-file.
+    let _ = channel.send(&failure);
+    exit_now(1)
+}
+
+/// Blocks until the runtime says start: a `Start` message, or (create/start) a reader on
+/// the exec FIFO. The FIFO is reached through the descriptor inherited from the runtime,
+/// since its path is outside the container's root. Anything else: leave without running
+/// user code.
+pub fn wait_for_start(channel: &Channel, start: &StartSignal) {
+    let started = match start {
+        StartSignal::Channel => matches!(channel.recv(), Ok(Some((Message::Start, _)))),
+        StartSignal::Fifo(fifo) => {
+            let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+            nix::fcntl::open(path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
+                .and_then(|f| nix::unistd::write(&f, b"0"))
+                .is_ok()
+        }
+    };
+    if !started {
+        exit_now(1);
+    }
+}
+
+/// Opens the process's terminal if it has one (in the container's devpts: the caller is in
+/// the container's mount namespace by now) and finds its program on the container's PATH.
+pub fn prepare(process: &Process) -> Result<(Option<Pty>, CString), Message> {
+    let pty = match process.terminal() {
+        Some(true) => {
+            Some(step("opening the terminal (/dev/ptmx)", tty::open_pty(process.console_size().as_ref()))?)
+        }
+        _ => None,
+    };
+    let env = process.env().clone().unwrap_or_default();
+    let args = process.args().as_deref().unwrap_or_default();
+    let program = exec::resolve(args, &env)
+        .map_err(|failure| Message::ExecFailed { program: args[0].clone(), failure })?;
+    Ok((pty, program))
+}
+
+/// Becomes `process`: session and terminal, limits, user, capabilities, working directory,
+/// then execve. Returns only the reason it failed.
+pub fn become_process(process: &Process, pty: Option<Pty>, program: &CString) -> Result<Infallible, Message> {
+    // A session of its own: the caller's terminal must not signal the container directly
+    // (the runtime's caller forwards signals), and a pty can only become the controlling
+    // terminal of a session leader.
+    step("starting a new session", nix::unistd::setsid())?;
+    if let Some(pty) = pty {
+        step("attaching the terminal", pty.attach_as_stdio())?;
+    }
+    set_rlimits(process)?;
+    if let Some(adj) = process.oom_score_adj() {
+        // Lowering it needs CAP_SYS_RESOURCE, which the capability steps below may drop.
+        step(
+            &format!("setting oom_score_adj to {adj}"),
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string()),
+        )?;
+    }
+    let caps = process.capabilities().as_ref();
+    if let Some(c) = caps {
+        step("dropping capabilities from the bounding set", security::drop_bounding(c))?;
+    }
+    let user = process.user();
+    step(&format!("switching to uid {}, gid {}", user.uid(), user.gid()), security::switch_user(user))?;
+    // As the new user, so that a directory it may not enter is an error, as with runc.
+    let cwd = process.cwd();
+    step(&format!("changing to the working directory {}", cwd.display()), chdir(cwd))?;
+    if let Some(c) = caps {
+        step("setting capabilities", security::apply_after_setuid(c))?;
+    }
+    if process.no_new_privileges() == Some(true) {
+        step("setting no_new_privs", nix::sys::prctl::set_no_new_privs())?;
+    }
+    umask(Mode::from_bits_truncate(user.umask().unwrap_or(0o022)));
+    reset_signals();
+    // Last: no descriptor of the runtime's caller may reach the container (CVE-2024-21626).
+    step("closing inherited file descriptors", exec::close_inherited_fds())?;
+    let env = process.env().clone().unwrap_or_default();
+    let args = process.args().as_deref().unwrap_or_default();
+    let failure = exec::exec(program, args, &env);
+    Err(Message::ExecFailed { program: args[0].clone(), failure })
+}
+
+/// The spec's rlimits. Raising a hard limit needs CAP_SYS_RESOURCE, which the runtime may
+/// not have itself (as on hosts where root lacks it): the error names the limit.
+fn set_rlimits(process: &Process) -> Result<(), Message> {
+    for r in process.rlimits().as_deref().unwrap_or_default() {
+        let (name, resource) = rlimit_resource(r.typ());
+        step(
+            &format!(
+                "setting {name} to soft {} / hard {} (raising a hard limit needs CAP_SYS_RESOURCE)",
+                r.soft(),
+                r.hard()
+            ),
+            setrlimit(resource, r.soft(), r.hard()),
+        )?;
+    }
+    Ok(())
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> (&'static str, Resource) {
+    match t {
+        PosixRlimitType::RlimitCpu => ("RLIMIT_CPU", Resource::RLIMIT_CPU),
+        PosixRlimitType::RlimitFsize => ("RLIMIT_FSIZE", Resource::RLIMIT_FSIZE),
+        PosixRlimitType::RlimitData => ("RLIMIT_DATA", Resource::RLIMIT_DATA),
+        PosixRlimitType::RlimitStack => ("RLIMIT_STACK", Resource::RLIMIT_STACK),
+        PosixRlimitType::RlimitCore => ("RLIMIT_CORE", Resource::RLIMIT_CORE),
+        PosixRlimitType::RlimitRss => ("RLIMIT_RSS", Resource::RLIMIT_RSS),
+        PosixRlimitType::RlimitNproc => ("RLIMIT_NPROC", Resource::RLIMIT_NPROC),
+        PosixRlimitType::RlimitNofile => ("RLIMIT_NOFILE", Resource::RLIMIT_NOFILE),
+        PosixRlimitType::RlimitMemlock => ("RLIMIT_MEMLOCK", Resource::RLIMIT_MEMLOCK),
+        PosixRlimitType::RlimitAs => ("RLIMIT_AS", Resource::RLIMIT_AS),
+        PosixRlimitType::RlimitLocks => ("RLIMIT_LOCKS", Resource::RLIMIT_LOCKS),
+        PosixRlimitType::RlimitSigpending => ("RLIMIT_SIGPENDING", Resource::RLIMIT_SIGPENDING),
+        PosixRlimitType::RlimitMsgqueue => ("RLIMIT_MSGQUEUE", Resource::RLIMIT_MSGQUEUE),
+        PosixRlimitType::RlimitNice => ("RLIMIT_NICE", Resource::RLIMIT_NICE),
+        PosixRlimitType::RlimitRtprio => ("RLIMIT_RTPRIO", Resource::RLIMIT_RTPRIO),
+        PosixRlimitType::RlimitRttime => ("RLIMIT_RTTIME", Resource::RLIMIT_RTTIME),
+    }
+}
+
+pub fn step<T, E: Display>(what: &str, r: Result<T, E>) -> Result<T, Message> {
+    r.map_err(|e| Message::InitFailed { step: what.to_string(), message: e.to_string() })
+}
+
+/// The user's process starts with no blocked signals and default dispositions, whatever the
+/// runtime had: the caller blocks signals to forward them, and Rust ignores SIGPIPE, and
+/// both would survive execve.
+fn reset_signals() {
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    // SAFETY: installing SIG_DFL runs no handler code.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
+/// Ends the child without running exit handlers or flushing buffers copied from the runtime.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit only ends the process; nothing of ours runs after it.
+    unsafe { libc::_exit(code) }
+}
