@@ -339,3 +339,19 @@ fn rlimits_are_applied_and_a_refused_one_is_named() {
         assert!(r.stderr.contains("RLIMIT_NPROC"), "{}", r.stderr);
     }
 }
+
+#[test]
+fn a_cgroup_mount_shows_the_containers_own_cgroup_read_only() {
+    let f = Fixture::new();
+    f.command("cg", "cat /sys/fs/cgroup/pids.max /sys/fs/cgroup/pids/pids.max 2>/dev/null; touch /sys/fs/cgroup/x 2>/dev/null || echo read-only");
+    f.edit_config(|c| {
+        c["linux"]["resources"]["pids"] = serde_json::json!({"limit": 33});
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+            "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]
+        }));
+    });
+    // v2: the container's directory itself; v1: one directory per hierarchy.
+    let r = f.rt(&["run", "cg"]);
+    assert_eq!(r.stdout, "33\nread-only\n", "{}", r.stderr);
+}

@@ -41,6 +41,9 @@ pub trait Manager {
     fn freeze(&self, frozen: bool) -> Result<(), CgroupError>;
     /// Whether the cgroup is frozen.
     fn frozen(&self) -> Result<bool, CgroupError>;
+    /// The container's directories: (hierarchy name, path) per v1 hierarchy ("cpu,cpuacct"),
+    /// or one with an empty name on v2. What a `cgroup` mount shows the container.
+    fn dirs(&self) -> Vec<(String, PathBuf)>;
     /// Kills what is left in the cgroup and removes every directory it was given.
     fn destroy(&self) -> Result<(), CgroupError>;
 }

@@ -107,6 +107,10 @@ impl Manager for V1Cgroup {
         Err(CgroupError::Busy { path: dir.to_path_buf() })
     }
 
+    fn dirs(&self) -> Vec<(String, PathBuf)> {
+        self.hierarchies.iter().map(|h| (h.controllers.join(","), h.dir.clone())).collect()
+    }
+
     fn frozen(&self) -> Result<bool, CgroupError> {
         Ok(fs::read(self.dir_of("freezer")?, "freezer.state")?.trim() == "FROZEN")
     }

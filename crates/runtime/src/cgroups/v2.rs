@@ -106,6 +106,10 @@ impl Manager for V2Cgroup {
         Err(CgroupError::Busy { path: self.dir.clone() })
     }
 
+    fn dirs(&self) -> Vec<(String, PathBuf)> {
+        vec![(String::new(), self.dir.clone())]
+    }
+
     fn frozen(&self) -> Result<bool, CgroupError> {
         Ok(fs::read_key(&self.dir, "cgroup.events", "frozen")? == 1)
     }

@@ -18,17 +18,18 @@ use super::StartSignal;
 use crate::cgroups::Manager;
 use crate::{namespaces, rootfs, tty};
 
-/// Entry point of the child after clone; `join` is the cgroup to move into when the clone
-/// could not place the child there. Never returns.
+/// Entry point of the child after clone; `join`: the clone could not place the child in its
+/// cgroup, so it moves itself. Never returns.
 pub fn run(
     channel: Channel,
     spec: &Spec,
     rootfs: &Path,
     flags: CloneFlags,
-    join: Option<&dyn Manager>,
+    cgroup: &dyn Manager,
+    join: bool,
     start: &StartSignal,
 ) -> ! {
-    user_process::run_child(&channel, || init(&channel, spec, rootfs, flags, join, start))
+    user_process::run_child(&channel, || init(&channel, spec, rootfs, flags, cgroup, join, start))
 }
 
 fn init(
@@ -36,7 +37,8 @@ fn init(
     spec: &Spec,
     rootfs: &Path,
     flags: CloneFlags,
-    join: Option<&dyn Manager>,
+    cgroup: &dyn Manager,
+    join: bool,
     start: &StartSignal,
 ) -> Result<Infallible, Message> {
     if let StartSignal::Channel = start {
@@ -44,7 +46,7 @@ fn init(
         // instead of leaving it running unsupervised.
         step("setting the parent-death signal", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
     }
-    if let Some(cgroup) = join {
+    if join {
         // Before anything else, so all of the container's work is accounted and limited there.
         step("joining the container's cgroup", cgroup.join_self())?;
     }
@@ -52,7 +54,7 @@ fn init(
     umask(Mode::empty());
     let process = spec.process().as_ref().expect("launch checked that the spec has a process");
 
-    step("setting up the root filesystem", rootfs::setup(spec, rootfs))?;
+    step("setting up the root filesystem", rootfs::setup(spec, rootfs, &cgroup.dirs()))?;
     if flags.contains(CloneFlags::CLONE_NEWNET) {
         step("bringing up the loopback interface", namespaces::loopback_up())?;
     }

@@ -85,8 +85,7 @@ pub fn launch(spec: &Spec, bundle: &Path, start: StartSignal) -> Result<Containe
     let pid = match clone_child(flags, cgroup.get().clone_target())? {
         Cloned::Child { in_cgroup } => {
             drop(parent_end);
-            let join = (!in_cgroup).then(|| cgroup.get());
-            init::run(child_end, spec, &rootfs, flags, join, &start)
+            init::run(child_end, spec, &rootfs, flags, cgroup.get(), !in_cgroup, &start)
         }
         Cloned::Parent { child } => child,
     };

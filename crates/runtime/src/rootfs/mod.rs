@@ -8,6 +8,7 @@
 //! 4. pivot_root(".", "."), then the old root detached: no `.pivot_root` left in the rootfs;
 //! 5. sysctls, masked and read-only paths, a read-only root, the requested propagation.
 
+mod cgroupfs;
 mod dev;
 mod mounts;
 mod paths;
@@ -49,7 +50,8 @@ impl RootfsError {
 
 /// Builds the container's root at `rootfs` and makes it `/`. Runs in the init, in its new
 /// mount namespace, before any user code.
-pub fn setup(spec: &Spec, rootfs: &Path) -> Result<(), RootfsError> {
+/// `cgroups`: the container's cgroup directories on the host, for a `cgroup` mount.
+pub fn setup(spec: &Spec, rootfs: &Path, cgroups: &[(String, PathBuf)]) -> Result<(), RootfsError> {
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .map_err(|e| RootfsError::sys("make private", Path::new("/"), e))?;
     mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
@@ -60,7 +62,10 @@ pub fn setup(spec: &Spec, rootfs: &Path) -> Result<(), RootfsError> {
     let root = root.as_fd();
     let mut dev_is_ours = false;
     for m in spec.mounts().as_deref().unwrap_or_default() {
-        mounts::mount_in_root(root, m)?;
+        match m.typ().as_deref() {
+            Some("cgroup") | Some("cgroup2") => cgroupfs::mount_cgroups(root, m, cgroups)?,
+            _ => mounts::mount_in_root(root, m)?,
+        }
         dev_is_ours |= m.destination() == Path::new("/dev") && m.typ().as_deref() == Some("tmpfs");
     }
     let linux = spec.linux().as_ref();

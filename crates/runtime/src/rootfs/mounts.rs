@@ -69,12 +69,6 @@ pub fn mount_in_root(root: BorrowedFd, m: &Mount) -> Result<(), RootfsError> {
     let opts = parse_options(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().as_deref().unwrap_or("");
     let bind = opts.flags.contains(MsFlags::MS_BIND) || typ == "bind";
-    if typ == "cgroup" {
-        return Err(RootfsError::Unsupported(format!(
-            "mount of type cgroup at {}: not supported yet; leave it out of the spec",
-            dest.display()
-        )));
-    }
     let source = m.source().as_deref().map(Path::to_path_buf);
     let target_fd = if bind && source.as_deref().is_some_and(|s| !s.is_dir()) {
         resolve::touch(root, dest)?

@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# Container start-up time and peak memory: rocker-runtime against runc and crun, on one
+# busybox bundle running /bin/true. Run as root; bench/README.md explains the figures.
+#   BENCH_RUNS (50), BENCH_WARMUP (5), BENCH_RSS_RUNS (5), ROCKER_RUNTIME (a built binary)
+set -euo pipefail
+
+RUNS=${BENCH_RUNS:-50}
+WARMUP=${BENCH_WARMUP:-5}
+RSS_RUNS=${BENCH_RSS_RUNS:-5}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CG=rocker-bench-$$ # relative cgroupsPath parent: lands below our own cgroup in every hierarchy
+ID=bench           # fixed: every measured command deletes its container; state dirs are per runtime
+NAMES=(rocker runc crun)
+UNIFIED_CONTROLLERS=/sys/fs/cgroup/unified/cgroup.controllers
+
+die() { echo "lifecycle.sh: $*" >&2; exit 1; }
+note() { echo "* $*"; }
+
+# --- 1. tools: checked, never installed here (bench/setup.sh does that) ---
+[ "$(id -u)" -eq 0 ] || die "run as root: the runtimes create namespaces and cgroups"
+missing=()
+need() { command -v "$1" >/dev/null 2>&1 || missing+=("$1 (Debian package $2)"); }
+need hyperfine hyperfine
+need runc runc
+need crun crun
+need python3 python3
+need unshare util-linux
+[ -x /usr/bin/time ] || missing+=("/usr/bin/time, for peak RSS (Debian package time)")
+# The rootfs has no libc, so busybox must be the static one.
+if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
+    missing+=("a static /bin/busybox for the rootfs (Debian package busybox-static)")
+fi
+if ((${#missing[@]})); then
+    printf 'missing: %s\n' "${missing[@]}" >&2
+    die "install them with bench/setup.sh (apt-get, as root)"
+fi
+
+# --- 2. rocker-runtime ---
+if [ -n "${ROCKER_RUNTIME:-}" ]; then
+    [ -x "$ROCKER_RUNTIME" ] || die "ROCKER_RUNTIME=$ROCKER_RUNTIME is not an executable file"
+    ROCKER=$ROCKER_RUNTIME
+else
+    command -v cargo >/dev/null || die "cargo not found: install Rust or set ROCKER_RUNTIME"
+    echo "building rocker-runtime (release)..."
+    (cd "$REPO" && cargo build --quiet --release -p rocker-runtime)
+    ROCKER=${CARGO_TARGET_DIR:-$REPO/target}/release/rocker-runtime
+fi
+declare -A BIN=([rocker]=$ROCKER [runc]=$(command -v runc) [crun]=$(command -v crun))
+
+# --- 3. temp dir, and the cleanup that leaves nothing behind ---
+T=$(mktemp -d /tmp/rocker-bench.XXXXXX)
+B=$T/bundle
+NS=() # prefix for every runtime call: a private mount namespace, if crun needs one (step 4)
+
+cleanup() {
+    local rc=$? name id left
+    set +e
+    for name in "${NAMES[@]}"; do
+        [ -d "$T/state/$name" ] || continue
+        for id in $("${BIN[$name]}" --root "$T/state/$name" list -q 2>/dev/null); do
+            "${NS[@]}" "${BIN[$name]}" --root "$T/state/$name" delete -f "$id" >/dev/null 2>&1
+        done
+    done
+    # Depth first: rmdir takes its arguments in find's order, children before parents.
+    find /sys/fs/cgroup -depth -type d \( -name "$CG" -o -path "*/$CG/*" \) -exec rmdir {} + 2>/dev/null
+    left=$(find /sys/fs/cgroup -name "$CG" 2>/dev/null)
+    # Our mounts only ever exist in private namespaces; never rm -rf across a mount point.
+    if grep -qF " $T" /proc/self/mountinfo; then
+        echo "LEFT BEHIND: mounts under $T; not removing it" >&2
+        rc=1
+    else
+        rm -rf "$T"
+    fi
+    if [ -n "$left" ]; then
+        printf 'LEFT BEHIND: cgroup %s\n' "$left" >&2
+        rc=1
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+[[ "$T$ROCKER" != *[[:space:]]* ]] || die "paths with spaces would break hyperfine's command lines"
+
+rt() { # rt NAME ARGS...: one runtime with its own state dir
+    local name=$1
+    shift
+    "${NS[@]}" "${BIN[$name]}" --root "$T/state/$name" "$@"
+}
+hf_cmd() { # hf_cmd NAME ARGS...: the same, as the text of a hyperfine command
+    local name=$1
+    shift
+    echo "${BIN[$name]} --root $T/state/$name $*"
+}
+cgroup_left() { find /sys/fs/cgroup -path "*/$CG/$ID" 2>/dev/null | head -n1; }
+
+mkdir -p "$B/rootfs/bin" "$T/state/rocker" "$T/state/runc" "$T/state/crun"
+cp /bin/busybox "$B/rootfs/bin/busybox"
+while read -r applet; do
+    [ "$applet" = busybox ] || ln -s busybox "$B/rootfs/bin/$applet"
+done < <(/bin/busybox --list)
+(cd "$B" && runc spec)
+python3 - "$B/config.json" "$CG/$ID" <<'PY'
+import json, sys
+
+path, cgroups_path = sys.argv[1:]
+with open(path) as f:
+    spec = json.load(f)
+proc = spec["process"]
+proc["terminal"] = False
+proc["args"] = ["/bin/true"]
+spec["linux"]["cgroupsPath"] = cgroups_path
+changed = [f'linux.cgroupsPath = "{cgroups_path}" (relative: below our own cgroup)']
+# rocker-runtime does not support cgroup mounts or cgroup namespaces yet: all three do without.
+n = len(spec["mounts"])
+spec["mounts"] = [m for m in spec["mounts"] if m.get("type") != "cgroup"]
+if len(spec["mounts"]) < n:
+    changed.append("removed the cgroup mount (/sys/fs/cgroup): rocker-runtime refuses it")
+ns = spec["linux"].get("namespaces", [])
+if any(x["type"] == "cgroup" for x in ns):
+    spec["linux"]["namespaces"] = [x for x in ns if x["type"] != "cgroup"]
+    changed.append("removed the cgroup namespace: rocker-runtime does not support it")
+# The kernel raises an ambient capability only if it is also inheritable. runc's spec asks
+# for ambient ones without inheritable: runc and crun skip them silently (the container ends
+# with no ambient caps), rocker-runtime refuses with EPERM. Dropping them = what runc does.
+caps = proc.get("capabilities", {})
+inheritable = caps.get("inheritable") or []
+amb = caps.get("ambient") or []
+kept = [c for c in amb if c in inheritable]
+if kept != amb:
+    caps["ambient"] = kept
+    changed.append("removed process.capabilities.ambient not in inheritable "
+                   f"({', '.join(c for c in amb if c not in inheritable)}): runc and crun "
+                   "drop them silently, rocker-runtime fails with EPERM")
+with open(path, "w") as f:
+    json.dump(spec, f, indent=2)
+print("bundle: busybox rootfs, config.json from `runc spec` with terminal=false, args=[/bin/true],")
+for c in changed:
+    print("  " + c)
+print("  the same bundle for all three runtimes")
+PY
+
+# --- 4. crun 1.8 refuses a hybrid host whose cgroup2 lists a controller (hugetlb here) ---
+if ! err=$(rt crun run -b "$B" "$ID" 2>&1); then
+    rt crun delete -f "$ID" >/dev/null 2>&1 || true
+    [ -e "$UNIFIED_CONTROLLERS" ] || die "crun fails on this host: $err"
+    # Hide the controller list in a throwaway mount namespace; the host's mounts are untouched.
+    : >"$T/empty"
+    # shellcheck disable=SC2016 # $0 and $@ belong to the inner sh
+    NS=(unshare -m --propagation private sh -c
+        'mount --bind "$0" '"$UNIFIED_CONTROLLERS"' && exec "$@"' "$T/empty")
+    note "crun alone fails here: \"$err\""
+    note "so ALL runtime calls (hyperfine itself, for all three) run in a private mount namespace"
+    note "  with an empty file bind-mounted over $UNIFIED_CONTROLLERS (not in the host's)"
+fi
+for name in "${NAMES[@]}"; do
+    err=$(rt "$name" run -b "$B" "$ID" 2>&1) || die "$name fails on the bundle: $err"
+    [ -z "$(cgroup_left)" ] || die "$name left its container's cgroup behind: $(cgroup_left)"
+done
+
+# --- 5. start-up time ---
+note "hyperfine runs the three commands of one invocation one after the other (rocker, runc, crun),"
+note "  not interleaved; create+start+delete is one 'sh -c' line, so it includes a /bin/sh start"
+note "  (the same for all three; measured alone below)"
+echo "$(nproc) CPUs, kernel $(uname -r), $RUNS runs + $WARMUP warm-up per command"
+rocker_v=$("$ROCKER" --version | head -n1)
+runc_v=$(runc --version | head -n1)
+crun_v=$(crun --version | head -n1)
+echo "$rocker_v | $runc_v | $crun_v"
+
+hf() { # hf JSON HYPERFINE-OPTIONS...
+    local json=$1
+    shift
+    echo
+    echo "== $json"
+    "${NS[@]}" hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" \
+        --export-json "$T/$json.json" "$@"
+}
+run_args=()
+csd_args=()
+for name in "${NAMES[@]}"; do
+    run_args+=(-n "$name" "$(hf_cmd "$name" run -b "$B" "$ID")")
+    csd_args+=(-n "$name" "sh -c '$(hf_cmd "$name" create -b "$B" "$ID") && $(hf_cmd "$name" start "$ID") && $(hf_cmd "$name" delete -f "$ID")'")
+done
+hf run "${run_args[@]}"
+hf run-idle --prepare 'sleep 0.1' "${run_args[@]}"
+hf csd "${csd_args[@]}" -n "sh alone" "sh -c :"
+hf csd-idle --prepare 'sleep 0.1' "${csd_args[@]}"
+
+# --- 6. peak RSS of `run`: the largest process of the runtime's tree, as wait4 reports it ---
+for name in "${NAMES[@]}"; do
+    max=0
+    for ((i = 0; i < RSS_RUNS; i++)); do
+        "${NS[@]}" /usr/bin/time -v -o "$T/time.txt" \
+            "${BIN[$name]}" --root "$T/state/$name" run -b "$B" "$ID"
+        kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$T/time.txt")
+        if ((kb > max)); then max=$kb; fi
+    done
+    echo "$name $max" >>"$T/rss.txt"
+done
+
+# --- the table ---
+echo
+python3 - "$T" "$RSS_RUNS" <<'PY'
+import json, sys
+
+t, rss_runs = sys.argv[1:]
+rows = [("run /bin/true", "run"), ("run, 100 ms idle before each", "run-idle"),
+        ("create+start+delete", "csd"), ("create+start+delete, 100 ms idle", "csd-idle")]
+head = f"{'median, ms':34}{'rocker':>8}{'runc':>8}{'crun':>8}{'r/crun':>8}{'r/runc':>8}"
+print(head)
+print("-" * len(head))
+sh_alone = None
+for label, name in rows:
+    with open(f"{t}/{name}.json") as f:
+        med = {r["command"]: r["median"] * 1e3 for r in json.load(f)["results"]}
+    sh_alone = med.get("sh alone", sh_alone)
+    r, ru, c = med["rocker"], med["runc"], med["crun"]
+    print(f"{label:34}{r:8.2f}{ru:8.2f}{c:8.2f}{r / c:8.2f}{r / ru:8.2f}")
+rss = dict(line.split() for line in open(f"{t}/rss.txt"))
+r, ru, c = (int(rss[n]) / 1024 for n in ("rocker", "runc", "crun"))
+print(f"{'peak RSS of run, MiB (max of ' + rss_runs + ')':34}{r:8.1f}{ru:8.1f}{c:8.1f}{r / c:8.2f}{r / ru:8.2f}")
+print(f"\n'sh -c :' alone (inside every create+start+delete figure): {sh_alone:.2f} ms")
+PY
