@@ -20,6 +20,8 @@ pub enum Error {
     Cgroup(#[from] CgroupError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
     #[error("bundle {path}: {reason}")]
     Bundle { path: PathBuf, reason: String },
     #[error("cannot {op} container {id}: it is {status}")]

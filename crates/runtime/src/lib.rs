@@ -7,6 +7,7 @@
 pub mod cgroups;
 pub mod console;
 pub mod error;
+pub mod hooks;
 pub mod lifecycle;
 mod namespaces;
 pub mod process;

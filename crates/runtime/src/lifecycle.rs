@@ -22,8 +22,8 @@ use serde::Serialize;
 use crate::cgroups::{self, CgroupError};
 use crate::error::{Error, Result};
 use crate::process::{launch, run_in_foreground, Container, StartSignal};
-use crate::signals;
 use crate::state::{proc_stat, Record, StateDir, Status};
+use crate::{hooks, signals};
 
 /// `runc state`'s JSON: the OCI state plus runc's rootfs, created and owner.
 #[derive(Debug, Serialize)]
@@ -57,6 +57,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<()> {
     let bundle = absolute(opts.bundle)?;
     let spec = load_spec(&bundle)?;
     check_terminal(&spec, opts.console_socket)?;
+    hooks::check_supported(&spec)?;
     let state = StateDir::create(root, id)?;
     match create_in(&state, &spec, &bundle, opts) {
         Ok(container) => {
@@ -80,11 +81,31 @@ fn create_in(state: &StateDir, spec: &Spec, bundle: &Path, opts: &CreateOptions)
     if let (Some(master), Some(socket)) = (container.take_pty_master(), opts.console_socket) {
         send_console(socket, master)?;
     }
-    save_record(state, spec, bundle, container.pid())?;
+    let record = save_record(state, spec, bundle, container.pid())?;
+    run_create_hooks(spec, &record)?;
     if let Some(pid_file) = opts.pid_file {
         write_pid_file(pid_file, container.pid())?;
     }
     Ok(container)
+}
+
+/// createRuntime, then prestart (deprecated, but Docker still uses it): the container's
+/// namespaces exist, its process has not run. A failure fails the create.
+fn run_create_hooks(spec: &Spec, record: &Record) -> Result<()> {
+    let state = state_json(record, Status::Created);
+    hooks::run(spec, hooks::Kind::CreateRuntime, &state)?;
+    Ok(hooks::run(spec, hooks::Kind::Prestart, &state)?)
+}
+
+/// poststart and poststop failures do not undo what happened: the spec asks for a warning.
+fn run_warning_hooks(spec: &Spec, kind: hooks::Kind, record: &Record, status: Status) {
+    if let Err(e) = hooks::run(spec, kind, &state_json(record, status)) {
+        eprintln!("rocker-runtime: warning: {}", crate::error::chain(&e));
+    }
+}
+
+fn state_json(record: &Record, status: Status) -> String {
+    serde_json::to_string(&oci_state(record, status)).expect("the state serializes")
 }
 
 /// OCI start: lets a created container's init exec the user's process.
@@ -110,7 +131,11 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         }
     }
     std::fs::remove_file(state.fifo())
-        .map_err(|e| Error::Sys { op: "remove exec.fifo", source: io_errno(&e) })
+        .map_err(|e| Error::Sys { op: "remove exec.fifo", source: io_errno(&e) })?;
+    if let Ok(spec) = load_spec(&record.bundle) {
+        run_warning_hooks(&spec, hooks::Kind::Poststart, &record, Status::Running);
+    }
+    Ok(())
 }
 
 /// OCI state.
@@ -165,6 +190,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     }
     destroy_cgroup(&record.cgroups_path)?;
     state.remove()?;
+    if let Ok(spec) = load_spec(&record.bundle) {
+        run_warning_hooks(&spec, hooks::Kind::Poststop, &record, Status::Stopped);
+    }
     Ok(())
 }
 
@@ -245,8 +273,9 @@ pub fn exec(
 pub fn run(root: &Path, id: &str, opts: &CreateOptions) -> Result<WaitStatus> {
     let bundle = absolute(opts.bundle)?;
     let spec = load_spec(&bundle)?;
+    hooks::check_supported(&spec)?;
     let state = StateDir::create(root, id)?;
-    let result = (|| {
+    let result = (|| -> Result<crate::process::Exit> {
         let signals = signals::block()?;
         let mut container = launch(&spec, &bundle, StartSignal::Channel)?;
         if let Some(socket) = opts.console_socket {
@@ -254,12 +283,15 @@ pub fn run(root: &Path, id: &str, opts: &CreateOptions) -> Result<WaitStatus> {
                 send_console(socket, master)?;
             }
         }
-        save_record(&state, &spec, &bundle, container.pid())?;
+        let record = save_record(&state, &spec, &bundle, container.pid())?;
+        run_create_hooks(&spec, &record)?;
         if let Some(pid_file) = opts.pid_file {
             write_pid_file(pid_file, container.pid())?;
         }
         let stdin = std::io::stdin();
-        run_in_foreground(container, &signals, Some(std::os::fd::AsFd::as_fd(&stdin)))
+        let exit = run_in_foreground(container, &signals, Some(std::os::fd::AsFd::as_fd(&stdin)))?;
+        run_warning_hooks(&spec, hooks::Kind::Poststop, &record, Status::Stopped);
+        Ok(exit)
     })();
     let _ = state.remove();
     Ok(result?.status)
@@ -304,7 +336,7 @@ fn oci_state(record: &Record, status: Status) -> OciState {
     }
 }
 
-fn save_record(state: &StateDir, spec: &Spec, bundle: &Path, pid: Pid) -> Result<()> {
+fn save_record(state: &StateDir, spec: &Spec, bundle: &Path, pid: Pid) -> Result<Record> {
     let (_, pid_start) = proc_stat(pid.as_raw()).ok_or(Error::InvalidState {
         id: state.id.clone(),
         op: "record",
@@ -317,7 +349,7 @@ fn save_record(state: &StateDir, spec: &Spec, bundle: &Path, pid: Pid) -> Result
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
-    Ok(state.save(&Record {
+    let record = Record {
         id: state.id.clone(),
         pid: pid.as_raw(),
         pid_start,
@@ -326,7 +358,9 @@ fn save_record(state: &StateDir, spec: &Spec, bundle: &Path, pid: Pid) -> Result
         created: crate::state::now_rfc3339(),
         cgroups_path,
         annotations: spec.annotations().clone().unwrap_or_default(),
-    })?)
+    };
+    state.save(&record)?;
+    Ok(record)
 }
 
 fn kill_and_wait(record: &Record) -> Result<()> {

@@ -355,3 +355,55 @@ fn a_cgroup_mount_shows_the_containers_own_cgroup_read_only() {
     let r = f.rt(&["run", "cg"]);
     assert_eq!(r.stdout, "33\nread-only\n", "{}", r.stderr);
 }
+
+#[test]
+fn hooks_run_with_the_state_on_stdin_and_a_failing_one_fails_create() {
+    let f = Fixture::new();
+    let dir = f.bundle.path();
+    let hook = |name: &str, body: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        serde_json::json!({"path": path, "args": [name, "arg1"], "env": ["HOOK_ENV=yes"], "timeout": 5})
+    };
+    let out = |name: &str| dir.join(format!("{name}.out"));
+    let record =
+        |name: &str| format!("cat > {0}; echo >> {0}; echo \"$1 $HOOK_ENV\" >> {0}", out(name).display());
+    f.command("h1", "exec sleep 100");
+    let (cr, pre, post, stop) = (
+        hook("createRuntime", &record("cr")),
+        hook("prestart", &record("pre")),
+        hook("poststart", &record("post")),
+        hook("poststop", &record("stop")),
+    );
+    f.edit_config(|c| {
+        c["hooks"] = serde_json::json!({"createRuntime": [cr], "prestart": [pre], "poststart": [post], "poststop": [stop]});
+    });
+    ok(&f.rt(&["create", "h1"]));
+    let text = std::fs::read_to_string(out("cr")).unwrap();
+    let (json, tail) = text.split_once('\n').unwrap();
+    let state: Value = serde_json::from_str(json).unwrap();
+    assert_eq!(state["id"], "h1");
+    assert!(state["pid"].as_i64().unwrap() > 0);
+    // (argv[0] is not visible to a #! script: the kernel passes the script's path.)
+    assert_eq!(tail, "arg1 yes\n");
+    assert!(out("pre").exists());
+    assert!(!out("post").exists(), "poststart ran before start");
+    ok(&f.rt(&["start", "h1"]));
+    assert!(out("post").exists());
+    ok(&f.rt(&["delete", "--force", "h1"]));
+    assert!(std::fs::read_to_string(out("stop")).unwrap().contains("\"status\":\"stopped\""));
+
+    // A failing createRuntime hook fails create and leaves nothing; so does one that hangs.
+    for (id, body) in [("h2", "exit 3"), ("h3", "sleep 30")] {
+        let mut bad = hook("bad", body);
+        bad["timeout"] = 1.into();
+        f.command(id, "exec sleep 100");
+        f.edit_config(|c| c["hooks"] = serde_json::json!({"createRuntime": [bad]}));
+        let r = f.rt(&["create", id]);
+        assert_ne!(r.code, 0);
+        assert!(r.stderr.contains("createRuntime hook"), "{}", r.stderr);
+        assert!(std::fs::read_dir(f.root.path()).unwrap().next().is_none(), "state left behind");
+    }
+    assert!(f.cg.children().is_empty());
+}
