@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq busybox-static >/dev/null
+apt-get install -y -qq busybox-static libseccomp-dev pkg-config >/dev/null
 
 cargo build --release --locked
 install -m 0755 target/release/rocker /usr/local/bin/rocker

@@ -237,17 +237,20 @@ pub fn exec(
     if terminal && opts.detach && opts.console_socket.is_none() {
         return Err(Error::InvalidSpec("a detached exec with a terminal needs --console-socket".into()));
     }
-    let (record, namespaces) = {
+    let (record, spec) = {
         // The lock is held only while reading: a long exec must not block kill or delete.
         let state = StateDir::open(root, id)?;
         let record = state.load()?;
         expect_status(&state, &record, "exec in", &[Status::Running])?;
         let spec = load_spec(&record.bundle)?;
-        (record, crate::namespaces::clone_flags(&spec)?)
+        (record, spec)
     };
+    let namespaces = crate::namespaces::clone_flags(&spec)?;
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let cgroup = cgroups::open(&record.cgroups_path)?;
     let signals = if opts.detach { None } else { Some(signals::block()?) };
-    let mut container = crate::process::enter(Pid::from_raw(record.pid), namespaces, cgroup, process)?;
+    let mut container =
+        crate::process::enter(Pid::from_raw(record.pid), namespaces, cgroup, process, seccomp)?;
     if let Some(socket) = opts.console_socket {
         if let Some(master) = container.take_pty_master() {
             send_console(socket, master)?;

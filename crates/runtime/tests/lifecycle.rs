@@ -407,3 +407,37 @@ fn hooks_run_with_the_state_on_stdin_and_a_failing_one_fails_create() {
     }
     assert!(f.cg.children().is_empty());
 }
+
+#[test]
+fn a_seccomp_filter_blocks_what_it_names() {
+    let f = Fixture::new();
+    f.command("sc", "mkdir /tmp/blocked 2>&1; echo mkdir=$?; uname -s");
+    for nnp in [false, true] {
+        f.edit_config(|c| {
+            c["process"]["noNewPrivileges"] = nnp.into();
+            c["linux"]["seccomp"] = serde_json::json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                "syscalls": [
+                    {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+                    {"names": ["not_a_syscall_of_this_kernel"], "action": "SCMP_ACT_ERRNO"}
+                ]
+            });
+        });
+        let r = f.rt(&["run", "sc"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stdout.contains("Operation not permitted"), "noNewPrivileges={nnp}: {}", r.stdout);
+        assert!(r.stdout.contains("mkdir=1\nLinux\n"), "{}", r.stdout);
+    }
+    // exec'd processes get the container's filter too.
+    f.command("sc2", "exec sleep 100");
+    ok(&f.rt(&["run", "-d", "sc2"]));
+    let r = f.rt(&["exec", "sc2", "mkdir", "/tmp/x"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("Operation not permitted"), "{}", r.stderr);
+    ok(&f.rt(&["delete", "-f", "sc2"]));
+    // A profile that cannot be compiled fails create, before anything runs.
+    f.edit_config(|c| c["linux"]["seccomp"]["architectures"] = serde_json::json!(["SCMP_ARCH_NOPE"]));
+    let r = f.rt(&["create", "sc3"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+}

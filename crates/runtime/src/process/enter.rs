@@ -13,7 +13,7 @@ use nix::fcntl::{open, OFlag};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{LinuxSeccomp, Process};
 
 use super::channel::{Channel, Message};
 use super::clone::{clone_child, Cloned};
@@ -33,12 +33,14 @@ const JOINED: [(CloneFlags, &str); 5] = [
 ];
 
 /// Starts `process` in the running container whose init is `init` and which has the
-/// namespaces `namespaces`; the process waits for [`Container::start`].
+/// namespaces `namespaces`; the process waits for [`Container::start`]. The container's
+/// seccomp filter applies to it too, as with runc.
 pub fn enter(
     init: Pid,
     namespaces: CloneFlags,
     cgroup: Box<dyn Manager>,
     process: &Process,
+    seccomp: Option<&LinuxSeccomp>,
 ) -> Result<Container> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::InvalidSpec("process.args is empty: give a command to run".into()));
@@ -61,7 +63,7 @@ pub fn enter(
         Cloned::Child { in_cgroup } => {
             drop(parent_end);
             let join = (!in_cgroup).then_some(cgroup.as_ref());
-            user_process::run_child(&child_end, || child(&child_end, process, &joined, join))
+            user_process::run_child(&child_end, || child(&child_end, process, seccomp, &joined, join))
         }
         Cloned::Parent { child } => {
             drop(child_end);
@@ -73,6 +75,7 @@ pub fn enter(
 fn child(
     channel: &Channel,
     process: &Process,
+    seccomp: Option<&LinuxSeccomp>,
     joined: &[(CloneFlags, &str, OwnedFd)],
     join: Option<&dyn Manager>,
 ) -> Result<Infallible, Message> {
@@ -83,9 +86,9 @@ fn child(
     for (flag, name, fd) in joined {
         step(&format!("joining the container's {name} namespace"), setns(fd.as_fd(), *flag))?;
     }
-    let (pty, program) = user_process::prepare(process)?;
-    let master = pty.as_ref().map(|p| p.master.as_raw_fd());
+    let prepared = user_process::prepare(process, seccomp)?;
+    let master = prepared.pty.as_ref().map(|p| p.master.as_raw_fd());
     step("reporting readiness", channel.send_with_fd(&Message::Ready, master))?;
     wait_for_start(channel, &StartSignal::Channel);
-    user_process::become_process(process, pty, &program)
+    user_process::become_process(process, prepared)
 }

@@ -62,12 +62,13 @@ fn init(
         step(&format!("setting the hostname to {name:?}"), sethostname(name))?;
     }
     // After pivot_root, so /dev/ptmx is the container's own devpts instance.
-    let (pty, program) = user_process::prepare(process)?;
-    if let Some(p) = &pty {
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let prepared = user_process::prepare(process, seccomp)?;
+    if let Some(p) = &prepared.pty {
         step("making the terminal /dev/console", tty::bind_console(p))?;
     }
-    let master = pty.as_ref().map(|p| p.master.as_raw_fd());
+    let master = prepared.pty.as_ref().map(|p| p.master.as_raw_fd());
     step("reporting readiness", channel.send_with_fd(&Message::Ready, master))?;
     wait_for_start(channel, start);
-    user_process::become_process(process, pty, &program)
+    user_process::become_process(process, prepared)
 }

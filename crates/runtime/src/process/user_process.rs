@@ -6,11 +6,12 @@ use std::convert::Infallible;
 use std::ffi::CString;
 use std::fmt::Display;
 
+use libseccomp::ScmpFilterContext;
 use nix::sys::resource::{setrlimit, Resource};
 use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::chdir;
-use oci_spec::runtime::{PosixRlimitType, Process};
+use oci_spec::runtime::{LinuxSeccomp, PosixRlimitType, Process};
 
 use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -58,9 +59,17 @@ pub fn wait_for_start(channel: &Channel, start: &StartSignal) {
     }
 }
 
+/// What `prepare` readies for `become_process`.
+pub struct Prepared {
+    pub pty: Option<Pty>,
+    program: CString,
+    seccomp: Option<ScmpFilterContext>,
+}
+
 /// Opens the process's terminal if it has one (in the container's devpts: the caller is in
-/// the container's mount namespace by now) and finds its program on the container's PATH.
-pub fn prepare(process: &Process) -> Result<(Option<Pty>, CString), Message> {
+/// the container's mount namespace by now), finds its program on the container's PATH and
+/// compiles its seccomp filter: whatever can fail does so before the container is ready.
+pub fn prepare(process: &Process, seccomp: Option<&LinuxSeccomp>) -> Result<Prepared, Message> {
     let pty = match process.terminal() {
         Some(true) => {
             Some(step("opening the terminal (/dev/ptmx)", tty::open_pty(process.console_size().as_ref()))?)
@@ -71,12 +80,18 @@ pub fn prepare(process: &Process) -> Result<(Option<Pty>, CString), Message> {
     let args = process.args().as_deref().unwrap_or_default();
     let program = exec::resolve(args, &env)
         .map_err(|failure| Message::ExecFailed { program: args[0].clone(), failure })?;
-    Ok((pty, program))
+    let seccomp = match seccomp {
+        Some(s) => Some(step("compiling the seccomp filter", security::compile_seccomp(s))?),
+        None => None,
+    };
+    Ok(Prepared { pty, program, seccomp })
 }
 
 /// Becomes `process`: session and terminal, limits, user, capabilities, working directory,
 /// then execve. Returns only the reason it failed.
-pub fn become_process(process: &Process, pty: Option<Pty>, program: &CString) -> Result<Infallible, Message> {
+pub fn become_process(process: &Process, prepared: Prepared) -> Result<Infallible, Message> {
+    let Prepared { pty, program, seccomp } = prepared;
+    let no_new_privs = process.no_new_privileges() == Some(true);
     // A session of its own: the caller's terminal must not signal the container directly
     // (the runtime's caller forwards signals), and a pty can only become the controlling
     // terminal of a session leader.
@@ -92,6 +107,11 @@ pub fn become_process(process: &Process, pty: Option<Pty>, program: &CString) ->
             std::fs::write("/proc/self/oom_score_adj", adj.to_string()),
         )?;
     }
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before capabilities go.
+    // With it, as late as possible, so the filter constrains the user's program, not us.
+    if let (Some(filter), false) = (&seccomp, no_new_privs) {
+        step("loading the seccomp filter", security::load_seccomp(filter))?;
+    }
     let caps = process.capabilities().as_ref();
     if let Some(c) = caps {
         step("dropping capabilities from the bounding set", security::drop_bounding(c))?;
@@ -104,7 +124,7 @@ pub fn become_process(process: &Process, pty: Option<Pty>, program: &CString) ->
     if let Some(c) = caps {
         step("setting capabilities", security::apply_after_setuid(c))?;
     }
-    if process.no_new_privileges() == Some(true) {
+    if no_new_privs {
         step("setting no_new_privs", nix::sys::prctl::set_no_new_privs())?;
     }
     umask(Mode::from_bits_truncate(user.umask().unwrap_or(0o022)));
@@ -113,7 +133,10 @@ pub fn become_process(process: &Process, pty: Option<Pty>, program: &CString) ->
     step("closing inherited file descriptors", exec::close_inherited_fds())?;
     let env = process.env().clone().unwrap_or_default();
     let args = process.args().as_deref().unwrap_or_default();
-    let failure = exec::exec(program, args, &env);
+    if let (Some(filter), true) = (&seccomp, no_new_privs) {
+        step("loading the seccomp filter", security::load_seccomp(filter))?;
+    }
+    let failure = exec::exec(&program, args, &env);
     Err(Message::ExecFailed { program: args[0].clone(), failure })
 }
 

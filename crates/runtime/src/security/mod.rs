@@ -1,7 +1,9 @@
-//! What the container's process may do: capabilities, no_new_privs, user and groups.
+//! What the container's process may do: capabilities, seccomp, no_new_privs, user and groups.
 
 mod capabilities;
+mod seccomp;
 mod user;
 
 pub use capabilities::{apply_after_setuid, drop_bounding};
+pub use seccomp::{compile as compile_seccomp, load as load_seccomp};
 pub use user::switch_user;
