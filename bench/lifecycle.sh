@@ -50,7 +50,26 @@ declare -A BIN=([rocker]=$ROCKER [runc]=$(command -v runc) [crun]=$(command -v c
 # --- 3. temp dir, and the cleanup that leaves nothing behind ---
 T=$(mktemp -d /tmp/rocker-bench.XXXXXX)
 B=$T/bundle
-NS=() # prefix for every runtime call: a private mount namespace, if crun needs one (step 4)
+# Every runtime call (hyperfine's included) runs through this prefix: a private mount and
+# cgroup namespace in which the cgroup filesystems are mounted afresh, so that their root is
+# this script's own cgroup in every hierarchy. crun 1.8 takes a relative cgroupsPath from the
+# hierarchy's root, not from the caller's cgroup; here both are the same place, below our
+# cgroup, for all three runtimes. ns.sh's first argument: a file to bind over cgroup2's
+# controller list, or "" (step 4). Nothing is mounted in the host's namespace.
+NS=(unshare -m -C --propagation private sh "$T/ns.sh" "")
+cat >"$T/ns.sh" <<'EOF'
+set -e
+bind=$1
+shift
+mounts=$(awk '$5 ~ "^/sys/fs/cgroup(/|$)" { for (i = 7; $i != "-"; i++); print $5, $(i + 1), $(i + 3) }' /proc/self/mountinfo)
+umount -R /sys/fs/cgroup
+echo "$mounts" | while read -r dir type opts; do
+    mkdir -p "$dir"
+    mount -t "$type" -o "$opts" "$type" "$dir"
+done
+[ -z "$bind" ] || mount --bind "$bind" /sys/fs/cgroup/unified/cgroup.controllers
+exec "$@"
+EOF
 
 cleanup() {
     local rc=$? name id left
@@ -144,17 +163,26 @@ PY
 if ! err=$(rt crun run -b "$B" "$ID" 2>&1); then
     rt crun delete -f "$ID" >/dev/null 2>&1 || true
     [ -e "$UNIFIED_CONTROLLERS" ] || die "crun fails on this host: $err"
-    # Hide the controller list in a throwaway mount namespace; the host's mounts are untouched.
     : >"$T/empty"
-    # shellcheck disable=SC2016 # $0 and $@ belong to the inner sh
-    NS=(unshare -m --propagation private sh -c
-        'mount --bind "$0" '"$UNIFIED_CONTROLLERS"' && exec "$@"' "$T/empty")
+    NS=(unshare -m -C --propagation private sh "$T/ns.sh" "$T/empty")
     note "crun alone fails here: \"$err\""
-    note "so ALL runtime calls (hyperfine itself, for all three) run in a private mount namespace"
-    note "  with an empty file bind-mounted over $UNIFIED_CONTROLLERS (not in the host's)"
+    note "so an empty file is bind-mounted over $UNIFIED_CONTROLLERS in the namespace"
+    note "  all three runtimes run in (never in the host's)"
 fi
+note "every runtime call, hyperfine itself included, runs in a private mount + cgroup namespace"
+note "  whose cgroup filesystems are rooted at this script's cgroup (crun 1.8 reads a relative"
+note "  cgroupsPath from the hierarchy root)"
+# Each runtime once through the whole life cycle; its container's cgroups must lie below
+# ours in every hierarchy, and be gone after delete (the next runtime reuses the path).
 for name in "${NAMES[@]}"; do
     err=$(rt "$name" run -b "$B" "$ID" 2>&1) || die "$name fails on the bundle: $err"
+    rt "$name" create -b "$B" "$ID" || die "$name create failed"
+    pid=$(rt "$name" state "$ID" | python3 -c 'import json, sys; print(json.load(sys.stdin)["pid"])')
+    outside=$(awk -F: 'NR == FNR { own[$1] = ($3 == "/" ? "" : $3); next }
+        index($3 "/", own[$1] "/") != 1' "/proc/$$/cgroup" "/proc/$pid/cgroup")
+    rt "$name" start "$ID"
+    rt "$name" delete -f "$ID"
+    [ -z "$outside" ] || die "$name put its container outside this script's cgroup: $outside"
     [ -z "$(cgroup_left)" ] || die "$name left its container's cgroup behind: $(cgroup_left)"
 done
 

@@ -60,6 +60,9 @@ pub struct RunArgs {
     /// Cgroup parent: absolute from the cgroup root, relative from rocker's own cgroup
     #[arg(long, default_value = "/rocker")]
     pub cgroup_parent: String,
+    /// Security options: seccomp=unconfined turns off the default seccomp profile
+    #[arg(long, value_name = "OPTION")]
+    pub security_opt: Vec<String>,
     /// Remove the container when it exits (a foreground run always does)
     #[arg(long)]
     pub rm: bool,
@@ -72,8 +75,17 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    pub fn into_request(self) -> RunRequest {
-        RunRequest {
+    pub fn into_request(self) -> Result<RunRequest, String> {
+        let mut seccomp = true;
+        for opt in &self.security_opt {
+            match opt.as_str() {
+                "seccomp=unconfined" | "seccomp:unconfined" => seccomp = false,
+                other => return Err(format!(
+                    "--security-opt {other:?} is not supported: the only option so far is seccomp=unconfined"
+                )),
+            }
+        }
+        Ok(RunRequest {
             rootfs: self.rootfs,
             command: self.command,
             tty: self.tty,
@@ -89,7 +101,8 @@ impl RunArgs {
                 cpuset_cpus: self.cpuset_cpus,
             },
             cgroup_parent: self.cgroup_parent,
-        }
+            seccomp,
+        })
     }
 }
 

@@ -25,7 +25,14 @@ fn main() -> ExitCode {
 
 fn run_container(args: RunArgs) -> u8 {
     let memory = args.memory;
-    match rocker_engine::run(&args.into_request()) {
+    let request = match args.into_request() {
+        Ok(r) => r,
+        Err(message) => {
+            eprintln!("rocker: {message}");
+            return 125;
+        }
+    };
+    match rocker_engine::run(&request) {
         Ok(outcome) => {
             for w in &outcome.warnings {
                 eprintln!("rocker: warning: {w}");

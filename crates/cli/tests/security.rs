@@ -71,3 +71,17 @@ fn descriptors_rocker_inherits_do_not_reach_the_container() {
     // 0-2 and the descriptor ls opened for the directory it lists.
     assert_eq!(r.stdout.split_whitespace().collect::<Vec<_>>(), ["0", "1", "2", "3"], "{}", r.stdout);
 }
+
+#[test]
+fn the_default_seccomp_profile_refuses_new_namespaces_unless_unconfined() {
+    let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
+    // A user namespace needs no capability, so only seccomp stops it.
+    let script = "unshare -U true 2>&1; echo rc=$?";
+    let r = sh(&cg, rootfs.path(), &[], script);
+    assert!(r.stdout.contains("Operation not permitted") && r.stdout.ends_with("rc=1\n"), "{}", r.stdout);
+    let r = sh(&cg, rootfs.path(), &["--security-opt", "seccomp=unconfined"], script);
+    assert_eq!(r.stdout, "rc=0\n", "{}", r.stderr);
+    let r = sh(&cg, rootfs.path(), &["--security-opt", "label=disable"], "true");
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("not supported"), "{}", r.stderr);
+}

@@ -25,6 +25,8 @@ pub struct RunRequest {
     pub limits: Limits,
     /// `--cgroup-parent`: absolute from the hierarchy roots, relative from rocker's own cgroup.
     pub cgroup_parent: String,
+    /// The default seccomp profile (off with `--security-opt seccomp=unconfined`).
+    pub seccomp: bool,
 }
 
 #[derive(Debug, Clone, Default)]

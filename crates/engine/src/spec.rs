@@ -48,6 +48,68 @@ const CAPABILITIES: [Capability; 14] = [
     Capability::AuditWrite,
 ];
 
+/// System calls Docker's default seccomp profile refuses (EPERM) that the default capability
+/// set alone would not stop, or that matter even to a process holding them: kernel modules,
+/// keyrings, clock, tracing other processes, BPF, namespaces, and such.
+const REFUSED_SYSCALLS: [&str; 44] = [
+    "acct",
+    "add_key",
+    "bpf",
+    "clock_adjtime",
+    "clock_settime",
+    "create_module",
+    "delete_module",
+    "finit_module",
+    "get_kernel_syms",
+    "get_mempolicy",
+    "init_module",
+    "ioperm",
+    "iopl",
+    "kcmp",
+    "kexec_file_load",
+    "kexec_load",
+    "keyctl",
+    "lookup_dcookie",
+    "mbind",
+    "mount",
+    "move_pages",
+    "name_to_handle_at",
+    "nfsservctl",
+    "open_by_handle_at",
+    "perf_event_open",
+    "pivot_root",
+    "process_vm_readv",
+    "process_vm_writev",
+    "ptrace",
+    "query_module",
+    "quotactl",
+    "reboot",
+    "request_key",
+    "set_mempolicy",
+    "setns",
+    "settimeofday",
+    "swapoff",
+    "swapon",
+    "sysfs",
+    "umount2",
+    "unshare",
+    "uselib",
+    "userfaultfd",
+    "ustat",
+];
+
+/// clone() flags for new namespaces, refused like unshare (one rule each: a masked compare
+/// tests one bit pattern).
+const CLONE_NAMESPACE_FLAGS: [u64; 7] = [
+    0x1000_0000, // CLONE_NEWUSER
+    0x0002_0000, // CLONE_NEWNS
+    0x2000_0000, // CLONE_NEWPID
+    0x4000_0000, // CLONE_NEWNET
+    0x0400_0000, // CLONE_NEWUTS
+    0x0800_0000, // CLONE_NEWIPC
+    0x0200_0000, // CLONE_NEWCGROUP
+];
+
 /// Everything about the container that is not in the request itself.
 pub struct Context<'a> {
     pub id: &'a str,
@@ -87,7 +149,11 @@ pub fn build(req: &RunRequest, ctx: &Context) -> Result<Spec, EngineError> {
     .map(|t| LinuxNamespaceBuilder::default().typ(t).build().map_err(invalid))
     .collect::<Result<Vec<_>, _>>()?;
 
-    let linux = LinuxBuilder::default()
+    let mut linux = LinuxBuilder::default();
+    if req.seccomp {
+        linux = linux.seccomp(seccomp_profile()?);
+    }
+    let linux = linux
         .namespaces(namespaces)
         .cgroups_path(cgroups_path(&req.cgroup_parent, ctx.id))
         .resources(resources(&req.limits)?)
@@ -172,6 +238,39 @@ fn resources(l: &Limits) -> Result<oci_spec::runtime::LinuxResources, EngineErro
 
 const MIN_MEMORY: u64 = 6 << 20;
 
+/// rocker's default seccomp profile: allow, except what Docker's default refuses. clone3
+/// gets ENOSYS rather than EPERM, so that libc falls back to clone, whose flags can be checked.
+fn seccomp_profile() -> Result<oci_spec::runtime::LinuxSeccomp, EngineError> {
+    use oci_spec::runtime::{
+        Arch, LinuxSeccompAction, LinuxSeccompArgBuilder, LinuxSeccompBuilder, LinuxSeccompOperator,
+        LinuxSyscallBuilder,
+    };
+    let refuse = |names: Vec<String>, errno: u32| {
+        LinuxSyscallBuilder::default().names(names).action(LinuxSeccompAction::ScmpActErrno).errno_ret(errno)
+    };
+    let mut syscalls = vec![
+        refuse(REFUSED_SYSCALLS.map(String::from).to_vec(), libc::EPERM as u32).build().map_err(invalid)?,
+        refuse(vec!["clone3".into()], libc::ENOSYS as u32).build().map_err(invalid)?,
+    ];
+    for flag in CLONE_NAMESPACE_FLAGS {
+        let arg = LinuxSeccompArgBuilder::default()
+            .index(0usize)
+            .value(flag)
+            .value_two(flag)
+            .op(LinuxSeccompOperator::ScmpCmpMaskedEq)
+            .build()
+            .map_err(invalid)?;
+        syscalls
+            .push(refuse(vec!["clone".into()], libc::EPERM as u32).args(vec![arg]).build().map_err(invalid)?);
+    }
+    LinuxSeccompBuilder::default()
+        .default_action(LinuxSeccompAction::ScmpActAllow)
+        .architectures(vec![Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32])
+        .syscalls(syscalls)
+        .build()
+        .map_err(invalid)
+}
+
 fn capabilities() -> Result<oci_spec::runtime::LinuxCapabilities, EngineError> {
     let set: oci_spec::runtime::Capabilities = CAPABILITIES.into_iter().collect();
     LinuxCapabilitiesBuilder::default()
@@ -234,6 +333,7 @@ mod tests {
             hostname: None,
             limits: Limits::default(),
             cgroup_parent: "/rocker".into(),
+            seccomp: true,
         }
     }
 
