@@ -1,10 +1,10 @@
 #!/bin/sh
-# Installs what the real-client integration tests need (crates/runtime/tests/client_*.rs).
+# Installs what crates/runtime/tests/client_containerd.rs needs (see tests/clients/containerd.md).
 # Idempotent; run as root on Debian 12 (bookworm):
 #   containerd      containerd 1.6 (the daemon, `ctr`, and containerd-shim-runc-v2)
 #   busybox-static  the static /bin/busybox the test images are built from
 #   tar, coreutils  the image layer (tar) and digests (sha256sum); essential, listed for clarity
-#   runc            pulled in by containerd (Depends); the tests check it is NOT the one called
+#   runc            a dependency of containerd; the tests check that it is NOT what the shim runs
 set -eu
 packages="containerd busybox-static tar coreutils"
 missing=""

@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::cgroups::{self, CgroupError};
 use crate::error::{Error, Result};
 use crate::process::{launch, run_in_foreground, Container, StartSignal};
-use crate::state::{proc_stat, Record, StateDir, Status};
+use crate::state::{proc_stat, Record, StateDir, StateError, Status};
 use crate::{hooks, signals};
 
 /// `runc state`'s JSON: the OCI state plus runc's rootfs, created and owner.
@@ -180,7 +180,12 @@ pub fn kill_container(root: &Path, id: &str, signal: Signal, all: bool) -> Resul
 
 /// OCI delete: removes a stopped (or created) container; `force` kills a running one first.
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
-    let state = StateDir::open(root, id)?;
+    let state = match StateDir::open(root, id) {
+        // As runc: forcing the removal of what is already gone succeeds (containerd's cleanup
+        // after a shim exits relies on it).
+        Err(StateError::NotFound(_)) if force => return Ok(()),
+        r => r?,
+    };
     let record = state.load()?;
     match status(&state, &record) {
         Status::Stopped => {}

@@ -64,14 +64,14 @@ pub fn bind_console(pty: &Pty) -> nix::Result<()> {
 
 impl Pty {
     /// Makes the slave the controlling terminal and stdin/stdout/stderr of this process,
-    /// which must be a session leader about to exec the container's process.
-    pub fn attach_as_stdio(self) -> nix::Result<()> {
+    /// which must be a session leader; returns the master, for the runtime.
+    pub fn attach_as_stdio(self) -> nix::Result<OwnedFd> {
         let Pty { master, slave, .. } = self;
-        drop(master);
         // SAFETY: TIOCSCTTY takes an integer argument; 0 means don't steal from another session.
         nix::errno::Errno::result(unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) })?;
         dup2_stdin(&slave)?;
         dup2_stdout(&slave)?;
-        dup2_stderr(&slave)
+        dup2_stderr(&slave)?;
+        Ok(master)
     }
 }

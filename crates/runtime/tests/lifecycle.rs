@@ -441,3 +441,28 @@ fn a_seccomp_filter_blocks_what_it_names() {
     let r = f.rt(&["create", "sc3"]);
     assert_ne!(r.code, 0, "{}", r.stdout);
 }
+
+#[test]
+fn force_deleting_a_container_that_is_gone_succeeds_as_with_runc() {
+    let f = Fixture::new();
+    ok(&f.rt(&["delete", "--force", "never-existed"]));
+    let r = f.rt(&["delete", "never-existed"]);
+    assert!(r.code != 0 && r.stderr.contains("does not exist"), "{}", r.stderr);
+}
+
+#[test]
+fn ambient_capabilities_outside_inheritable_are_skipped_as_runc_does() {
+    let f = Fixture::new();
+    f.command("amb", "grep -E '^Cap(Inh|Amb)' /proc/self/status");
+    // runc's own default spec lists ambient capabilities but no inheritable set.
+    f.edit_config(|c| {
+        c["process"]["capabilities"]["ambient"] = serde_json::json!(["CAP_KILL", "CAP_AUDIT_WRITE"]);
+        c["process"]["capabilities"].as_object_mut().unwrap().remove("inheritable");
+    });
+    let r = f.rt(&["run", "amb"]);
+    assert_eq!(r.stdout, "CapInh:\t0000000000000000\nCapAmb:\t0000000000000000\n", "{}", r.stderr);
+    // Inheritable and permitted: raised.
+    f.edit_config(|c| c["process"]["capabilities"]["inheritable"] = serde_json::json!(["CAP_KILL"]));
+    let r = f.rt(&["run", "amb"]);
+    assert_eq!(r.stdout, "CapInh:\t0000000000000020\nCapAmb:\t0000000000000020\n", "{}", r.stderr);
+}

@@ -87,8 +87,9 @@ fn child(
         step(&format!("joining the container's {name} namespace"), setns(fd.as_fd(), *flag))?;
     }
     let prepared = user_process::prepare(process, seccomp)?;
-    let master = prepared.pty.as_ref().map(|p| p.master.as_raw_fd());
+    let finalized = user_process::finalize(process, prepared)?;
+    let master = finalized.pty_master.as_ref().map(|m| m.as_raw_fd());
     step("reporting readiness", channel.send_with_fd(&Message::Ready, master))?;
     wait_for_start(channel, &StartSignal::Channel);
-    user_process::become_process(process, prepared)
+    user_process::exec_process(process, finalized)
 }

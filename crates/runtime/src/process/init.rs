@@ -67,8 +67,13 @@ fn init(
     if let Some(p) = &prepared.pty {
         step("making the terminal /dev/console", tty::bind_console(p))?;
     }
-    let master = prepared.pty.as_ref().map(|p| p.master.as_raw_fd());
+    let finalized = user_process::finalize(process, prepared)?;
+    if let StartSignal::Channel = start {
+        // A change of user cleared the parent-death signal.
+        step("setting the parent-death signal", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
+    }
+    let master = finalized.pty_master.as_ref().map(|m| m.as_raw_fd());
     step("reporting readiness", channel.send_with_fd(&Message::Ready, master))?;
     wait_for_start(channel, start);
-    user_process::become_process(process, prepared)
+    user_process::exec_process(process, finalized)
 }

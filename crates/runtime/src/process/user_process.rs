@@ -13,7 +13,7 @@ use nix::sys::stat::{umask, Mode};
 use nix::unistd::chdir;
 use oci_spec::runtime::{LinuxSeccomp, PosixRlimitType, Process};
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use nix::fcntl::OFlag;
@@ -87,18 +87,30 @@ pub fn prepare(process: &Process, seccomp: Option<&LinuxSeccomp>) -> Result<Prep
     Ok(Prepared { pty, program, seccomp })
 }
 
-/// Becomes `process`: session and terminal, limits, user, capabilities, working directory,
-/// then execve. Returns only the reason it failed.
-pub fn become_process(process: &Process, prepared: Prepared) -> Result<Infallible, Message> {
+/// The process, set up but for the exec itself (`finalize`'s result).
+pub struct Finalized {
+    program: CString,
+    /// The pty master, to hand to the runtime with Ready.
+    pub pty_master: Option<OwnedFd>,
+    /// A seccomp filter that waits for the exec (with no_new_privs).
+    late_seccomp: Option<ScmpFilterContext>,
+}
+
+/// Becomes `process` up to its exec: session and terminal, limits, capabilities, user,
+/// working directory. Done before the process reports ready, as runc does, so that a failure
+/// here (a working directory the user may not enter, an rlimit we may not raise) fails
+/// `create`, where the caller hears of it, not `start`.
+pub fn finalize(process: &Process, prepared: Prepared) -> Result<Finalized, Message> {
     let Prepared { pty, program, seccomp } = prepared;
     let no_new_privs = process.no_new_privileges() == Some(true);
     // A session of its own: the caller's terminal must not signal the container directly
     // (the runtime's caller forwards signals), and a pty can only become the controlling
     // terminal of a session leader.
     step("starting a new session", nix::unistd::setsid())?;
-    if let Some(pty) = pty {
-        step("attaching the terminal", pty.attach_as_stdio())?;
-    }
+    let pty_master = match pty {
+        Some(pty) => Some(step("attaching the terminal", pty.attach_as_stdio())?),
+        None => None,
+    };
     set_rlimits(process)?;
     if let Some(adj) = process.oom_score_adj() {
         // Lowering it needs CAP_SYS_RESOURCE, which the capability steps below may drop.
@@ -109,9 +121,13 @@ pub fn become_process(process: &Process, prepared: Prepared) -> Result<Infallibl
     }
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before capabilities go.
     // With it, as late as possible, so the filter constrains the user's program, not us.
-    if let (Some(filter), false) = (&seccomp, no_new_privs) {
-        step("loading the seccomp filter", security::load_seccomp(filter))?;
-    }
+    let late_seccomp = match (seccomp, no_new_privs) {
+        (Some(filter), false) => {
+            step("loading the seccomp filter", security::load_seccomp(&filter))?;
+            None
+        }
+        (filter, _) => filter,
+    };
     let caps = process.capabilities().as_ref();
     if let Some(c) = caps {
         step("dropping capabilities from the bounding set", security::drop_bounding(c))?;
@@ -129,13 +145,20 @@ pub fn become_process(process: &Process, prepared: Prepared) -> Result<Infallibl
     }
     umask(Mode::from_bits_truncate(user.umask().unwrap_or(0o022)));
     reset_signals();
-    // Last: no descriptor of the runtime's caller may reach the container (CVE-2024-21626).
+    // No descriptor of the runtime's caller may reach the container (CVE-2024-21626).
     step("closing inherited file descriptors", exec::close_inherited_fds())?;
-    let env = process.env().clone().unwrap_or_default();
-    let args = process.args().as_deref().unwrap_or_default();
-    if let (Some(filter), true) = (&seccomp, no_new_privs) {
+    Ok(Finalized { program, pty_master, late_seccomp })
+}
+
+/// The exec, once started. Returns only the reason it failed.
+pub fn exec_process(process: &Process, finalized: Finalized) -> Result<Infallible, Message> {
+    let Finalized { program, pty_master, late_seccomp } = finalized;
+    drop(pty_master);
+    if let Some(filter) = &late_seccomp {
         step("loading the seccomp filter", security::load_seccomp(filter))?;
     }
+    let env = process.env().clone().unwrap_or_default();
+    let args = process.args().as_deref().unwrap_or_default();
     let failure = exec::exec(&program, args, &env);
     Err(Message::ExecFailed { program: args[0].clone(), failure })
 }

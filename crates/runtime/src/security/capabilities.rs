@@ -46,12 +46,19 @@ pub fn apply_after_setuid(spec_caps: &LinuxCapabilities) -> Result<(), Capabilit
         (CapSet::Permitted, spec_caps.permitted()),
         (CapSet::Ambient, spec_caps.ambient()),
     ];
+    let mut applied: Vec<CapsHashSet> = Vec::new();
     for (set, wanted) in sets {
-        let value = match wanted {
+        let mut value = match wanted {
             Some(w) => to_caps(w)?,
             None => CapsHashSet::new(),
         };
+        if matches!(set, CapSet::Ambient) {
+            // The kernel raises an ambient capability only if it is permitted and inheritable;
+            // specs (runc's default among them) list others, which runc and crun skip too.
+            value.retain(|c| applied[0].contains(c) && applied[2].contains(c));
+        }
         caps::set(None, set, &value).map_err(|source| CapabilityError::Set { set, source })?;
+        applied.push(value);
     }
     Ok(())
 }
