@@ -80,9 +80,11 @@ impl RunArgs {
         for opt in &self.security_opt {
             match opt.as_str() {
                 "seccomp=unconfined" | "seccomp:unconfined" => seccomp = false,
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "--security-opt {other:?} is not supported: the only option so far is seccomp=unconfined"
-                )),
+                ))
+                }
             }
         }
         Ok(RunRequest {
