@@ -466,3 +466,38 @@ fn ambient_capabilities_outside_inheritable_are_skipped_as_runc_does() {
     let r = f.rt(&["run", "amb"]);
     assert_eq!(r.stdout, "CapInh:\t0000000000000020\nCapAmb:\t0000000000000020\n", "{}", r.stderr);
 }
+
+#[test]
+fn the_runtime_binary_cannot_be_reached_from_a_container_cve_2019_5736() {
+    let f = Fixture::new();
+    // A created container's init is a copy of rocker-runtime, waiting in the container's PID
+    // namespace: exactly what CVE-2019-5736 opened through /proc/PID/exe.
+    f.command("cve", "exec sleep 100");
+    ok(&f.rt(&["create", "cve"]));
+    let state: Value = serde_json::from_str(&f.rt(&["state", "cve"]).stdout).unwrap();
+    let init = state["pid"].as_i64().unwrap();
+    // Root without CAP_SYS_PTRACE, like a container's root (Docker's capabilities lack it).
+    let readlink_without_ptrace = |pid: i64| {
+        output({
+            let mut c = Command::new("setpriv");
+            c.args(["--bounding-set", "-sys_ptrace", "--inh-caps", "-sys_ptrace", "readlink", "-v"])
+                .arg(format!("/proc/{pid}/exe"));
+            c
+        })
+    };
+    let r = readlink_without_ptrace(init);
+    assert_ne!(r.code, 0, "the init's exe was reachable: {}", r.stdout);
+    assert!(r.stderr.contains("Permission denied"), "{}", r.stderr);
+    // The same check does reach an ordinary process of the same user whose capabilities are
+    // no more than ours (as the init's, dropped to the spec's): it can tell the difference.
+    let mut control = Command::new("setpriv")
+        .args(["--bounding-set", "-sys_ptrace", "--inh-caps", "-sys_ptrace", "sleep", "100"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let r = readlink_without_ptrace(control.id() as i64);
+    let _ = control.kill();
+    let _ = control.wait();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    ok(&f.rt(&["delete", "cve"]));
+}

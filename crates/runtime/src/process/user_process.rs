@@ -28,7 +28,14 @@ use crate::tty::{self, Pty};
 pub fn run_child(channel: &Channel, work: impl FnOnce() -> Result<Infallible, Message>) -> ! {
     // A panic must not unwind into the runtime's code, which this copy of the process
     // shares up to the clone.
-    let failure = match catch_unwind(AssertUnwindSafe(work)) {
+    let failure = match catch_unwind(AssertUnwindSafe(|| {
+        // CVE-2019-5736: until its execve, this process is the runtime's own binary living in
+        // the container's PID namespace. Non-dumpable, its /proc/PID/exe cannot be opened by
+        // the container's processes (that needs CAP_SYS_PTRACE), so they cannot reach the
+        // binary to overwrite it. execve makes the user's program dumpable again.
+        step("making the process non-dumpable", nix::sys::prctl::set_dumpable(false))?;
+        work()
+    })) {
         Ok(Ok(never)) => match never {},
         Ok(Err(failure)) => failure,
         Err(_) => {
