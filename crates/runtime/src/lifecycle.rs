@@ -81,7 +81,7 @@ fn create_in(state: &StateDir, spec: &Spec, bundle: &Path, opts: &CreateOptions)
     if let (Some(master), Some(socket)) = (container.take_pty_master(), opts.console_socket) {
         send_console(socket, master)?;
     }
-    let record = save_record(state, spec, bundle, container.pid())?;
+    let record = save_record(state, spec, bundle, &container)?;
     run_create_hooks(spec, &record)?;
     if let Some(pid_file) = opts.pid_file {
         write_pid_file(pid_file, container.pid())?;
@@ -164,7 +164,7 @@ pub fn kill_container(root: &Path, id: &str, signal: Signal, all: bool) -> Resul
     let current =
         expect_status(&state, &record, "kill", &[Status::Created, Status::Running, Status::Paused])?;
     if all {
-        let cgroup = cgroups::open(&record.cgroups_path)?;
+        let cgroup = cgroups::reopen(&record.cgroup)?;
         for pid in cgroup.procs()? {
             let _ = kill(Pid::from_raw(pid), signal);
         }
@@ -173,7 +173,7 @@ pub fn kill_container(root: &Path, id: &str, signal: Signal, all: bool) -> Resul
     }
     // A frozen process takes its SIGKILL only once thawed.
     if current == Status::Paused && signal == Signal::SIGKILL {
-        cgroups::open(&record.cgroups_path)?.freeze(false)?;
+        cgroups::reopen(&record.cgroup)?.freeze(false)?;
     }
     Ok(())
 }
@@ -193,7 +193,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Status::Running | Status::Paused if force => kill_and_wait(&record)?,
         other => return Err(Error::InvalidState { id: id.into(), op: "delete", status: other }),
     }
-    destroy_cgroup(&record.cgroups_path)?;
+    destroy_cgroup(&record.cgroup)?;
     state.remove()?;
     if let Ok(spec) = load_spec(&record.bundle) {
         run_warning_hooks(&spec, hooks::Kind::Poststop, &record, Status::Stopped);
@@ -205,7 +205,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
     let state = StateDir::open(root, id)?;
     let record = state.load()?;
-    Ok(cgroups::open(&record.cgroups_path)?.procs()?)
+    Ok(cgroups::reopen(&record.cgroup)?.procs()?)
 }
 
 /// Freezes (pause) or thaws (resume) every process of a container.
@@ -214,7 +214,7 @@ pub fn set_paused(root: &Path, id: &str, paused: bool) -> Result<()> {
     let record = state.load()?;
     let (op, from) = if paused { ("pause", Status::Running) } else { ("resume", Status::Paused) };
     expect_status(&state, &record, op, &[from])?;
-    Ok(cgroups::open(&record.cgroups_path)?.freeze(paused)?)
+    Ok(cgroups::reopen(&record.cgroup)?.freeze(paused)?)
 }
 
 pub struct ExecOptions<'a> {
@@ -252,7 +252,7 @@ pub fn exec(
     };
     let namespaces = crate::namespaces::clone_flags(&spec)?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let cgroup = cgroups::open(&record.cgroups_path)?;
+    let cgroup = cgroups::reopen(&record.cgroup)?;
     let signals = if opts.detach { None } else { Some(signals::block()?) };
     let mut container =
         crate::process::enter(Pid::from_raw(record.pid), namespaces, cgroup, process, seccomp)?;
@@ -291,7 +291,7 @@ pub fn run(root: &Path, id: &str, opts: &CreateOptions) -> Result<WaitStatus> {
                 send_console(socket, master)?;
             }
         }
-        let record = save_record(&state, &spec, &bundle, container.pid())?;
+        let record = save_record(&state, &spec, &bundle, &container)?;
         run_create_hooks(&spec, &record)?;
         if let Some(pid_file) = opts.pid_file {
             write_pid_file(pid_file, container.pid())?;
@@ -311,7 +311,7 @@ fn status(state: &StateDir, record: &Record) -> Status {
         Some((s, start)) if start == record.pid_start && s != 'Z' && s != 'X' => {
             if state.fifo().exists() {
                 Status::Created
-            } else if cgroups::open(&record.cgroups_path).and_then(|c| c.frozen()).unwrap_or(false) {
+            } else if cgroups::reopen(&record.cgroup).and_then(|c| c.frozen()).unwrap_or(false) {
                 Status::Paused
             } else {
                 Status::Running
@@ -344,19 +344,18 @@ fn oci_state(record: &Record, status: Status) -> OciState {
     }
 }
 
-fn save_record(state: &StateDir, spec: &Spec, bundle: &Path, pid: Pid) -> Result<Record> {
+/// `cgroup`: the container's cgroup directories, resolved once here: a later command may run
+/// in another cgroup than `create` did (podman's conmon does), which would resolve a
+/// relative cgroupsPath elsewhere.
+fn save_record(state: &StateDir, spec: &Spec, bundle: &Path, container: &Container) -> Result<Record> {
+    let pid = container.pid();
+    let cgroup = container.cgroup_dirs();
     let (_, pid_start) = proc_stat(pid.as_raw()).ok_or(Error::InvalidState {
         id: state.id.clone(),
         op: "record",
         status: Status::Stopped,
     })?;
     let root = spec.root().as_ref().map(|r| bundle.join(r.path())).unwrap_or_default();
-    let cgroups_path = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_ref())
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let record = Record {
         id: state.id.clone(),
         pid: pid.as_raw(),
@@ -364,7 +363,7 @@ fn save_record(state: &StateDir, spec: &Spec, bundle: &Path, pid: Pid) -> Result
         bundle: bundle.to_path_buf(),
         rootfs: root,
         created: crate::state::now_rfc3339(),
-        cgroups_path,
+        cgroup,
         annotations: spec.annotations().clone().unwrap_or_default(),
     };
     state.save(&record)?;
@@ -373,7 +372,7 @@ fn save_record(state: &StateDir, spec: &Spec, bundle: &Path, pid: Pid) -> Result
 
 fn kill_and_wait(record: &Record) -> Result<()> {
     let _ = kill(Pid::from_raw(record.pid), Signal::SIGKILL);
-    if let Ok(cgroup) = cgroups::open(&record.cgroups_path) {
+    if let Ok(cgroup) = cgroups::reopen(&record.cgroup) {
         // A frozen init takes its SIGKILL only once thawed.
         if cgroup.frozen().unwrap_or(false) {
             cgroup.freeze(false)?;
@@ -391,8 +390,8 @@ fn kill_and_wait(record: &Record) -> Result<()> {
     Err(Error::Sys { op: "waiting for the killed container init to exit", source: Errno::ETIMEDOUT })
 }
 
-fn destroy_cgroup(path: &str) -> Result<()> {
-    match cgroups::open(path) {
+fn destroy_cgroup(dirs: &[(String, PathBuf)]) -> Result<()> {
+    match cgroups::reopen(dirs) {
         Ok(cgroup) => Ok(cgroup.destroy()?),
         // Already gone (a failed create, or a host reboot).
         Err(CgroupError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(()),

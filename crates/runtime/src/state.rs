@@ -26,7 +26,9 @@ pub struct Record {
     pub rootfs: PathBuf,
     /// RFC 3339, UTC.
     pub created: String,
-    pub cgroups_path: String,
+    /// The container's cgroup directories: (hierarchy, path) per v1 hierarchy, or one
+    /// unnamed on v2, as `cgroups::Manager::dirs` gives them.
+    pub cgroup: Vec<(String, PathBuf)>,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
 }

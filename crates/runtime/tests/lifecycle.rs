@@ -501,3 +501,98 @@ fn the_runtime_binary_cannot_be_reached_from_a_container_cve_2019_5736() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     ok(&f.rt(&["delete", "cve"]));
 }
+
+#[test]
+fn no_host_descriptor_reaches_the_container_cve_2024_21626() {
+    use std::os::unix::process::CommandExt;
+    let f = Fixture::new();
+    let host_dir = std::fs::File::open("/").unwrap();
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&host_dir);
+    // The runtime's caller leaves the host's / open as fd 7.
+    let rt_with_fd7 = |args: &[&str]| {
+        let mut c = runtime_cmd(f.root.path(), args);
+        c.current_dir(f.bundle.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        // SAFETY: only dup2 between fork and exec.
+        unsafe {
+            c.pre_exec(move || {
+                if libc::dup2(raw, 7) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        output(c)
+    };
+    f.command("fd", "ls /proc/self/fd");
+    let r = rt_with_fd7(&["run", "fd"]);
+    assert_eq!(r.stdout.split_whitespace().collect::<Vec<_>>(), ["0", "1", "2", "3"], "{}", r.stderr);
+    // A working directory through that descriptor must not put the process on the host.
+    f.edit_config(|c| c["process"]["cwd"] = "/proc/self/fd/7".into());
+    let r = rt_with_fd7(&["run", "fd2"]);
+    assert_ne!(r.code, 0, "the container started in a host directory: {}", r.stdout);
+    f.command("fd3", "exec sleep 100");
+    f.edit_config(|c| c["process"]["cwd"] = "/".into());
+    ok(&f.rt(&["run", "-d", "fd3"]));
+    let r = rt_with_fd7(&["exec", "--cwd", "/proc/self/fd/7", "fd3", "ls"]);
+    assert_ne!(r.code, 0, "exec started in a host directory: {}", r.stdout);
+    assert!(r.stderr.contains("inside the container"), "{}", r.stderr);
+    ok(&f.rt(&["delete", "-f", "fd3"]));
+}
+
+#[test]
+fn a_user_starts_in_a_directory_only_root_may_enter_as_with_runc() {
+    let f = Fixture::new();
+    std::fs::set_permissions(f.rootfs_file("root"), std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .unwrap();
+    f.command("cwd", "pwd; id -u");
+    f.edit_config(|c| {
+        c["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
+        c["process"]["cwd"] = "/root".into();
+    });
+    let r = f.rt(&["run", "cwd"]);
+    assert_eq!(r.stdout, "/root\n1000\n", "{}", r.stderr);
+}
+
+#[test]
+fn later_commands_find_the_cgroup_create_made_even_from_another_cgroup() {
+    use std::os::unix::process::CommandExt;
+    let f = Fixture::new();
+    f.command("moved", "exec sleep 100");
+    // `create` runs in a cgroup of its own below ours (as podman's conmon does); a relative
+    // cgroupsPath is resolved from there, and `delete`, run from our cgroup, must still find it.
+    let runner: Vec<PathBuf> = f.cg.dirs().iter().map(|d| d.join("runner")).collect();
+    for d in &runner {
+        std::fs::create_dir_all(d).unwrap();
+        if d.to_string_lossy().contains("cpuset") {
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                for dir in [d.parent().unwrap(), d.as_path()] {
+                    let parent = std::fs::read_to_string(dir.parent().unwrap().join(file)).unwrap();
+                    std::fs::write(dir.join(file), parent.trim()).unwrap();
+                }
+            }
+        }
+    }
+    let procs: Vec<PathBuf> = runner.iter().map(|d| d.join("cgroup.procs")).collect();
+    let mut c = runtime_cmd(f.root.path(), &["create", "moved"]);
+    c.current_dir(f.bundle.path());
+    // SAFETY: only writes to files between fork and exec.
+    unsafe {
+        c.pre_exec(move || {
+            for p in &procs {
+                std::fs::write(p, "0")?;
+            }
+            Ok(())
+        });
+    }
+    assert!(c.status().unwrap().success());
+    let made: Vec<PathBuf> = runner.iter().map(|d| d.join(f.cg.name.as_str()).join("moved")).collect();
+    assert!(made.iter().all(|d| d.is_dir()), "create did not resolve below its own cgroup: {made:?}");
+    ok(&f.rt(&["delete", "moved"]));
+    assert!(made.iter().all(|d| !d.exists()), "delete left {made:?}");
+    for d in runner.iter().rev() {
+        let _ = std::fs::remove_dir(d.join(f.cg.name.as_str()));
+        std::fs::remove_dir(d).unwrap();
+    }
+}

@@ -91,12 +91,13 @@ pub fn with_default_devices(resources: &LinuxResources, devices: Option<&[LinuxD
     r
 }
 
-/// The existing cgroup of a container created earlier (by another runtime process).
-pub fn open(cgroups_path: &str) -> Result<Box<dyn Manager>, CgroupError> {
-    let rel = checked_path(cgroups_path)?;
-    match detect()? {
-        Version::V1 => Ok(Box::new(v1::V1Cgroup::locate(rel)?)),
-        Version::V2 => Ok(Box::new(v2::V2Cgroup::open(v2::V2Cgroup::locate(rel)?)?)),
+/// The existing cgroup of a container created earlier (by another runtime process), from the
+/// directories its Manager reported (`Manager::dirs`).
+pub fn reopen(dirs: &[(String, PathBuf)]) -> Result<Box<dyn Manager>, CgroupError> {
+    match (detect()?, dirs) {
+        (Version::V2, [(_, dir)]) => Ok(Box::new(v2::V2Cgroup::open(dir.clone())?)),
+        (Version::V1, _) if !dirs.is_empty() => Ok(Box::new(v1::V1Cgroup::from_dirs(dirs))),
+        _ => Err(CgroupError::InvalidPath(format!("{dirs:?}"))),
     }
 }
 

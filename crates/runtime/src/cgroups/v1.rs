@@ -41,8 +41,20 @@ impl V1Cgroup {
         Ok(cg)
     }
 
+    /// A cgroup made earlier, from its `dirs()`.
+    pub fn from_dirs(dirs: &[(String, PathBuf)]) -> V1Cgroup {
+        let hierarchies = dirs
+            .iter()
+            .map(|(name, dir)| Hierarchy {
+                controllers: name.split(',').map(str::to_string).collect(),
+                dir: dir.clone(),
+            })
+            .collect();
+        V1Cgroup { hierarchies }
+    }
+
     /// The container's directory in every mounted hierarchy, without making any.
-    pub fn locate(path: &Path) -> Result<V1Cgroup, CgroupError> {
+    fn locate(path: &Path) -> Result<V1Cgroup, CgroupError> {
         let own = super::own_cgroups()?;
         let hierarchies: Vec<Hierarchy> = mounts()?
             .into_iter()

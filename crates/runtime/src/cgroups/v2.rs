@@ -36,7 +36,7 @@ impl V2Cgroup {
     }
 
     /// The container's directory, without making it.
-    pub fn locate(path: &Path) -> Result<PathBuf, CgroupError> {
+    fn locate(path: &Path) -> Result<PathBuf, CgroupError> {
         Ok(super::resolve(Path::new(CGROUP_ROOT), "/", &own_cgroup()?, path))
     }
 

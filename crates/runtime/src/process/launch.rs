@@ -108,6 +108,12 @@ impl Container {
         self.pid
     }
 
+    /// The container's cgroup directories (see `cgroups::Manager::dirs`); none for a process
+    /// exec'd into a container.
+    pub fn cgroup_dirs(&self) -> Vec<(String, std::path::PathBuf)> {
+        self.cgroup.0.as_ref().map(|c| c.dirs()).unwrap_or_default()
+    }
+
     /// The master side of the container's terminal, when its process has one.
     pub fn take_pty_master(&mut self) -> Option<OwnedFd> {
         self.pty_master.take()

@@ -140,10 +140,23 @@ pub fn finalize(process: &Process, prepared: Prepared) -> Result<Finalized, Mess
         step("dropping capabilities from the bounding set", security::drop_bounding(c))?;
     }
     let user = process.user();
-    step(&format!("switching to uid {}, gid {}", user.uid(), user.gid()), security::switch_user(user))?;
-    // As the new user, so that a directory it may not enter is an error, as with runc.
     let cwd = process.cwd();
-    step(&format!("changing to the working directory {}", cwd.display()), chdir(cwd))?;
+    let cwd_step = format!("changing to the working directory {}", cwd.display());
+    // As root first, as runc does: a directory only root may enter (the image's /root with
+    // a non-root user) is still the process's working directory; only if root is refused
+    // (a directory root cannot enter on an NFS-like mount) is it tried again as the user.
+    let early = chdir(cwd);
+    step(&format!("switching to uid {}, gid {}", user.uid(), user.gid()), security::switch_user(user))?;
+    if let Err(e) = early {
+        step(&cwd_step, if e == nix::errno::Errno::EACCES { chdir(cwd) } else { Err(e) })?;
+    }
+    // CVE-2024-21626: a cwd like /proc/self/fd/N through a descriptor inherited from the
+    // runtime's caller lands outside the container's root; the kernel then reports the
+    // path as unreachable, which getcwd refuses.
+    step(
+        &format!("checking that the working directory {} is inside the container", cwd.display()),
+        nix::unistd::getcwd(),
+    )?;
     if let Some(c) = caps {
         step("setting capabilities", security::apply_after_setuid(c))?;
     }
