@@ -77,6 +77,17 @@ impl Fixture {
     }
 }
 
+impl Drop for Fixture {
+    /// A test that fails half-way must not leave containers running: force-delete whatever
+    /// is still under its state root (before the cgroup and temp dirs check themselves).
+    fn drop(&mut self) {
+        let r = output(runtime_cmd(self.root.path(), &["list", "-q"]));
+        for id in r.stdout.lines() {
+            let _ = output(runtime_cmd(self.root.path(), &["delete", "--force", id]));
+        }
+    }
+}
+
 fn runtime_cmd(root: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(RUNTIME);
     c.arg("--root").arg(root).args(args).stdin(Stdio::null());
