@@ -277,6 +277,14 @@ pub fn exec(
     }
 }
 
+/// `update`: writes new limits to a running (or created, or paused) container's cgroup.
+pub fn update(root: &Path, id: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+    let state = StateDir::open(root, id)?;
+    let record = state.load()?;
+    expect_status(&state, &record, "update", &[Status::Created, Status::Running, Status::Paused])?;
+    Ok(cgroups::reopen(&record.cgroup)?.apply(resources)?)
+}
+
 /// `run` in the foreground: create, start, wait, delete; returns the init's wait status.
 pub fn run(root: &Path, id: &str, opts: &CreateOptions) -> Result<WaitStatus> {
     let bundle = absolute(opts.bundle)?;

@@ -607,3 +607,45 @@ fn later_commands_find_the_cgroup_create_made_even_from_another_cgroup() {
         std::fs::remove_dir(d).unwrap();
     }
 }
+
+#[test]
+fn update_changes_the_limits_of_a_running_container() {
+    let f = Fixture::new();
+    f.command("up", "exec sleep 100");
+    ok(&f.rt(&["run", "-d", "up"]));
+    ok(&f.rt(&[
+        "update",
+        "--memory",
+        "50331648",
+        "--pids-limit",
+        "40",
+        "--cpu-quota",
+        "20000",
+        "--cpu-period",
+        "100000",
+        "up",
+    ]));
+    let dirs = f.cg.children();
+    let read = |file: &str| {
+        dirs.iter().find_map(|d| std::fs::read_to_string(d.join(file)).ok()).map(|s| s.trim().to_string())
+    };
+    assert_eq!(read("pids.max").as_deref(), Some("40"));
+    if cgroup_v2() {
+        assert_eq!(read("memory.max").as_deref(), Some("50331648"));
+        assert_eq!(read("cpu.max").as_deref(), Some("20000 100000"));
+    } else {
+        assert_eq!(read("memory.limit_in_bytes").as_deref(), Some("50331648"));
+        assert_eq!(read("cpu.cfs_quota_us").as_deref(), Some("20000"));
+    }
+    // The spec's JSON form, from stdin.
+    let mut c = runtime_cmd(f.root.path(), &["update", "--resources", "-", "up"]);
+    c.stdin(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(br#"{"pids": {"limit": 41}}"#).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(read("pids.max").as_deref(), Some("41"));
+    ok(&f.rt(&["delete", "-f", "up"]));
+    let r = f.rt(&["update", "--pids-limit", "5", "up"]);
+    assert!(r.code != 0 && r.stderr.contains("does not exist"), "{}", r.stderr);
+}

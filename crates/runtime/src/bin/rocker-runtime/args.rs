@@ -98,11 +98,8 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         rest: Vec<String>,
     },
-    /// Change a container's resource limits (not supported yet)
-    Update {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        rest: Vec<String>,
-    },
+    /// Change a running container's resource limits
+    Update(UpdateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -184,4 +181,35 @@ pub struct ExecArgs {
     /// The command and its arguments (unless --process)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// The spec's linux.resources as JSON, from a file or - for stdin
+    #[arg(short, long)]
+    pub resources: Option<PathBuf>,
+    /// Memory limit in bytes
+    #[arg(long, allow_negative_numbers = true)]
+    pub memory: Option<i64>,
+    /// Memory + swap limit in bytes
+    #[arg(long, allow_negative_numbers = true)]
+    pub memory_swap: Option<i64>,
+    /// Memory reservation (soft limit) in bytes
+    #[arg(long, allow_negative_numbers = true)]
+    pub memory_reservation: Option<i64>,
+    /// CFS quota in microseconds
+    #[arg(long, allow_negative_numbers = true)]
+    pub cpu_quota: Option<i64>,
+    /// CFS period in microseconds
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    #[arg(long)]
+    pub cpu_shares: Option<u64>,
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    pub id: String,
 }

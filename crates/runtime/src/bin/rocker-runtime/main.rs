@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
-use oci_spec::runtime::{Capability, Process};
+use oci_spec::runtime::{Capability, LinuxResources, Process};
 use rocker_runtime::error::chain;
 use rocker_runtime::lifecycle::{self, CreateOptions};
 
@@ -87,7 +87,7 @@ fn execute(cli: &Cli) -> Result<u8, String> {
             }
         }
         Command::Events { .. } => return Err("events is not supported yet".into()),
-        Command::Update { .. } => return Err("update is not supported yet".into()),
+        Command::Update(u) => lifecycle::update(root, &u.id, &update_resources(u)?).map_err(fail)?,
     }
     Ok(0)
 }
@@ -166,6 +166,66 @@ fn exec_process(root: &Path, e: &args::ExecArgs) -> Result<Process, String> {
         p.set_no_new_privileges(Some(true));
     }
     Ok(p)
+}
+
+/// `update`'s resources: --resources JSON, with the flags on top (as runc merges them).
+fn update_resources(u: &args::UpdateArgs) -> Result<LinuxResources, String> {
+    let mut r: LinuxResources = match &u.resources {
+        None => LinuxResources::default(),
+        Some(path) => {
+            let text = if path.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).map_err(|e| format!("reading stdin: {e}"))?
+            } else {
+                std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?
+            };
+            serde_json::from_str(&text).map_err(|e| format!("--resources: {e}"))?
+        }
+    };
+    if u.memory.is_some() || u.memory_swap.is_some() || u.memory_reservation.is_some() {
+        let mut m = r.memory().clone().unwrap_or_default();
+        if u.memory.is_some() {
+            m.set_limit(u.memory);
+        }
+        if u.memory_swap.is_some() {
+            m.set_swap(u.memory_swap);
+        }
+        if u.memory_reservation.is_some() {
+            m.set_reservation(u.memory_reservation);
+        }
+        r.set_memory(Some(m));
+    }
+    let cpu_flags = u.cpu_quota.is_some()
+        || u.cpu_period.is_some()
+        || u.cpu_shares.is_some()
+        || u.cpuset_cpus.is_some()
+        || u.cpuset_mems.is_some();
+    if cpu_flags {
+        let mut c = r.cpu().clone().unwrap_or_default();
+        if u.cpu_quota.is_some() {
+            c.set_quota(u.cpu_quota);
+        }
+        if u.cpu_period.is_some() {
+            c.set_period(u.cpu_period);
+        }
+        if u.cpu_shares.is_some() {
+            c.set_shares(u.cpu_shares);
+        }
+        if u.cpuset_cpus.is_some() {
+            c.set_cpus(u.cpuset_cpus.clone());
+        }
+        if u.cpuset_mems.is_some() {
+            c.set_mems(u.cpuset_mems.clone());
+        }
+        r.set_cpu(Some(c));
+    }
+    if let Some(limit) = u.pids_limit {
+        let mut p = oci_spec::runtime::LinuxPids::default();
+        p.set_limit(limit);
+        r.set_pids(Some(p));
+    }
+    // Device rules change only with the container (runc refuses them here too).
+    r.set_devices(None);
+    Ok(r)
 }
 
 fn check_create_flags(a: &CreateArgs) -> Result<(), String> {
