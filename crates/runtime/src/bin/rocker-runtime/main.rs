@@ -182,7 +182,7 @@ fn update_resources(u: &args::UpdateArgs) -> Result<LinuxResources, String> {
         }
     };
     if u.memory.is_some() || u.memory_swap.is_some() || u.memory_reservation.is_some() {
-        let mut m = r.memory().clone().unwrap_or_default();
+        let mut m = r.memory().unwrap_or_default();
         if u.memory.is_some() {
             m.set_limit(u.memory);
         }
