@@ -277,6 +277,23 @@ pub fn exec(
     }
 }
 
+/// One `events` record: runc's `{"type": "stats", "id": ..., "data": {...}}`.
+#[derive(Debug, Serialize)]
+pub struct Event {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: String,
+    pub data: cgroups::Stats,
+}
+
+/// `events`: the container's usage now (a `stats` event).
+pub fn stats(root: &Path, id: &str) -> Result<Event> {
+    let state = StateDir::open(root, id)?;
+    let record = state.load()?;
+    expect_status(&state, &record, "read the stats of", &[Status::Created, Status::Running, Status::Paused])?;
+    Ok(Event { kind: "stats", id: id.to_string(), data: cgroups::reopen(&record.cgroup)?.stats()? })
+}
+
 /// `update`: writes new limits to a running (or created, or paused) container's cgroup.
 pub fn update(root: &Path, id: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
     let state = StateDir::open(root, id)?;

@@ -649,3 +649,29 @@ fn update_changes_the_limits_of_a_running_container() {
     let r = f.rt(&["update", "--pids-limit", "5", "up"]);
     assert!(r.code != 0 && r.stderr.contains("does not exist"), "{}", r.stderr);
 }
+
+#[test]
+fn events_report_usage_as_runc_does() {
+    let f = Fixture::new();
+    f.command("ev", "exec sleep 100");
+    f.edit_config(|c| c["linux"]["resources"]["memory"] = serde_json::json!({"limit": 67108864}));
+    ok(&f.rt(&["run", "-d", "ev"]));
+    let r = f.rt(&["events", "--stats", "ev"]);
+    ok(&r);
+    let e: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(e["type"], "stats");
+    assert_eq!(e["id"], "ev");
+    assert_eq!(e["data"]["memory"]["usage"]["limit"], 67108864);
+    assert!(e["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0, "{e}");
+    assert_eq!(e["data"]["pids"]["current"], 1);
+    // Streaming: a line per interval until the container is gone.
+    let mut c = runtime_cmd(f.root.path(), &["events", "--interval", "100ms", "ev"]);
+    c.stdout(Stdio::piped());
+    let child = c.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    ok(&f.rt(&["delete", "-f", "ev"]));
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines = String::from_utf8(out.stdout).unwrap().lines().count();
+    assert!(lines >= 2, "{lines} events in a second at 100 ms");
+}

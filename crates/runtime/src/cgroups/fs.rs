@@ -113,6 +113,12 @@ pub fn remove(dir: &Path) -> Result<(), CgroupError> {
     Err(CgroupError::Busy { path: dir.to_path_buf() })
 }
 
+/// A file holding one number ("max", or a value beyond i64, counts as 0: no limit).
+pub fn read_u64(dir: &Path, file: &str) -> Result<u64, CgroupError> {
+    let text = read(dir, file)?;
+    Ok(text.trim().parse::<u64>().ok().filter(|&v| v < i64::MAX as u64).unwrap_or(0))
+}
+
 /// The processes in `dir` (not in cgroups below it).
 pub fn procs(dir: &Path) -> Result<Vec<i32>, CgroupError> {
     Ok(read(dir, "cgroup.procs")?.lines().filter_map(|l| l.trim().parse().ok()).collect())

@@ -41,11 +41,49 @@ pub trait Manager {
     fn freeze(&self, frozen: bool) -> Result<(), CgroupError>;
     /// Whether the cgroup is frozen.
     fn frozen(&self) -> Result<bool, CgroupError>;
+    /// Current usage, for `events --stats`.
+    fn stats(&self) -> Result<Stats, CgroupError>;
     /// The container's directories: (hierarchy name, path) per v1 hierarchy ("cpu,cpuacct"),
     /// or one with an empty name on v2. What a `cgroup` mount shows the container.
     fn dirs(&self) -> Vec<(String, PathBuf)>;
     /// Kills what is left in the cgroup and removes every directory it was given.
     fn destroy(&self) -> Result<(), CgroupError>;
+}
+
+/// A container's resource usage, in runc's `events --stats` shape.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Stats {
+    pub cpu: CpuStats,
+    pub memory: MemoryStats,
+    pub pids: PidsStats,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct CpuStats {
+    pub usage: CpuUsage,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct CpuUsage {
+    /// Nanoseconds of CPU time.
+    pub total: u64,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct MemoryStats {
+    pub usage: MemoryUsage,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct MemoryUsage {
+    pub usage: u64,
+    /// 0: no limit.
+    pub limit: u64,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct PidsStats {
+    pub current: u64,
 }
 
 /// Which cgroup layout the host has.

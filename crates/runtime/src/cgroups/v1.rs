@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::LinuxResources;
 
 use super::fs::{self, CgroupError};
-use super::{cpuset, devices, Manager, Version};
+use super::{cpuset, devices, Manager, Stats, Version};
 
 /// One v1 hierarchy the container joined.
 struct Hierarchy {
@@ -117,6 +117,16 @@ impl Manager for V1Cgroup {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         Err(CgroupError::Busy { path: dir.to_path_buf() })
+    }
+
+    fn stats(&self) -> Result<Stats, CgroupError> {
+        let mut s = Stats::default();
+        s.cpu.usage.total = fs::read_u64(self.dir_of("cpuacct")?, "cpuacct.usage")?;
+        let memory = self.dir_of("memory")?;
+        s.memory.usage.usage = fs::read_u64(memory, "memory.usage_in_bytes")?;
+        s.memory.usage.limit = fs::read_u64(memory, "memory.limit_in_bytes")?;
+        s.pids.current = fs::read_u64(self.dir_of("pids")?, "pids.current")?;
+        Ok(s)
     }
 
     fn dirs(&self) -> Vec<(String, PathBuf)> {

@@ -8,7 +8,7 @@ use nix::sys::stat::Mode;
 use oci_spec::runtime::LinuxResources;
 
 use super::fs::{self, CgroupError};
-use super::{bpf, Manager, Version, CGROUP_ROOT};
+use super::{bpf, Manager, Stats, Version, CGROUP_ROOT};
 
 /// The controllers rocker sets limits with, enabled down to the container's cgroup.
 const CONTROLLERS: [&str; 4] = ["cpu", "cpuset", "memory", "pids"];
@@ -104,6 +104,19 @@ impl Manager for V2Cgroup {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         Err(CgroupError::Busy { path: self.dir.clone() })
+    }
+
+    fn stats(&self) -> Result<Stats, CgroupError> {
+        let mut s = Stats::default();
+        s.cpu.usage.total = fs::read_key(&self.dir, "cpu.stat", "usage_usec")? * 1000;
+        if let Ok(dir) = self.dir_for("memory") {
+            s.memory.usage.usage = fs::read_u64(dir, "memory.current")?;
+            s.memory.usage.limit = fs::read_u64(dir, "memory.max")?;
+        }
+        if let Ok(dir) = self.dir_for("pids") {
+            s.pids.current = fs::read_u64(dir, "pids.current")?;
+        }
+        Ok(s)
     }
 
     fn dirs(&self) -> Vec<(String, PathBuf)> {

@@ -93,10 +93,15 @@ pub enum Command {
     Features,
     /// Run a process in a running container
     Exec(ExecArgs),
-    /// Stream a container's events and statistics (not supported yet)
+    /// Print a container's resource usage as JSON events: once with --stats, else every
+    /// --interval until it stops
     Events {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        rest: Vec<String>,
+        #[arg(long)]
+        stats: bool,
+        /// Seconds between events (runc's "5s" form is accepted)
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
     },
     /// Change a running container's resource limits
     Update(UpdateArgs),

@@ -86,10 +86,38 @@ fn execute(cli: &Cli) -> Result<u8, String> {
                 return Ok(exit_code(status));
             }
         }
-        Command::Events { .. } => return Err("events is not supported yet".into()),
+        Command::Events { stats, interval, id } => {
+            let every = parse_interval(interval)?;
+            loop {
+                match lifecycle::stats(root, id) {
+                    Ok(event) => println!("{}", serde_json::to_string(&event).expect("events serialize")),
+                    // Streaming ends when the container does.
+                    Err(_) if !*stats => break,
+                    Err(e) => return Err(chain(&e)),
+                }
+                if *stats {
+                    break;
+                }
+                std::thread::sleep(every);
+            }
+        }
         Command::Update(u) => lifecycle::update(root, &u.id, &update_resources(u)?).map_err(fail)?,
     }
     Ok(0)
+}
+
+/// "5s", "500ms" or "2" (seconds).
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("invalid --interval {s:?}: use e.g. 5s or 500ms");
+    let (num, unit) = match s.strip_suffix("ms") {
+        Some(n) => (n, 1),
+        None => (s.strip_suffix('s').unwrap_or(s), 1000),
+    };
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    if n == 0 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_millis(n * unit))
 }
 
 /// The process's exit code, or 128+N when signal N killed it.
