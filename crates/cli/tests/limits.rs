@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::sync::Mutex;
 
 use common::*;
@@ -95,38 +93,11 @@ fn the_container_is_in_its_cgroup_before_its_first_instruction() {
 fn cpu_shares_and_cpuset_reach_the_cgroup() {
     let _turn = serial();
     let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
-    // -i keeps stdin attached, so the container waits until we close it.
-    let mut c = std::process::Command::new(ROCKER);
-    c.arg("run")
-        .arg("-i")
-        .arg("--cgroup-parent")
-        .arg(&cg.name)
-        .arg("--rootfs")
-        .arg(rootfs.path())
-        .args([
-            "--cpu-shares",
-            "512",
-            "--cpuset-cpus",
-            "0",
-            "/bin/sh",
-            "-c",
-            "grep Cpus_allowed_list /proc/self/status; echo ready; read x; true",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.split_whitespace().collect::<Vec<_>>(), ["Cpus_allowed_list:", "0"]);
-    line.clear();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line, "ready\n");
-
+    let flags = ["--cpu-shares", "512", "--cpuset-cpus", "0"];
+    let w = Waiting::start(&cg, rootfs.path(), &flags, "grep Cpus_allowed_list /proc/self/status", 0);
+    assert_eq!(w.lines[0].split_whitespace().collect::<Vec<_>>(), ["Cpus_allowed_list:", "0"]);
     let dirs = cg.children();
-    let read = |file: &str| {
-        dirs.iter().find_map(|d| std::fs::read_to_string(d.join(file)).ok()).map(|s| s.trim().to_string())
-    };
+    let read = |file: &str| container_cgroup_file(&cg, file);
     if cgroup_v2() {
         assert_eq!(dirs.len(), 1, "{dirs:?}");
         // runc's conversion of 512 shares.
@@ -136,9 +107,7 @@ fn cpu_shares_and_cpuset_reach_the_cgroup() {
         assert_eq!(read("cpu.shares").as_deref(), Some("512"));
     }
     assert_eq!(read("cpuset.cpus").as_deref(), Some("0"));
-
-    drop(child.stdin.take());
-    assert!(child.wait().unwrap().success());
+    assert_eq!(w.finish(), Some(0));
     assert!(cg.children().is_empty(), "cgroups left after exit: {:?}", cg.children());
 }
 
@@ -146,34 +115,8 @@ fn cpu_shares_and_cpuset_reach_the_cgroup() {
 fn limits_are_written_where_the_container_runs() {
     let _turn = serial();
     let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
-    let mut c = std::process::Command::new(ROCKER);
-    c.arg("run")
-        .arg("-i")
-        .arg("--cgroup-parent")
-        .arg(&cg.name)
-        .arg("--rootfs")
-        .arg(rootfs.path())
-        .args([
-            "--cpus",
-            "1.5",
-            "-m",
-            "48m",
-            "--pids-limit",
-            "77",
-            "/bin/sh",
-            "-c",
-            "echo ready; read x; true",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert_eq!(line, "ready\n");
-    let dirs = cg.children();
-    let read = |file: &str| {
-        dirs.iter().find_map(|d| std::fs::read_to_string(d.join(file)).ok()).map(|s| s.trim().to_string())
-    };
+    let w = Waiting::start(&cg, rootfs.path(), &["--cpus", "1.5", "-m", "48m", "--pids-limit", "77"], ":", 0);
+    let read = |file: &str| container_cgroup_file(&cg, file);
     if cgroup_v2() {
         assert_eq!(read("cpu.max").as_deref(), Some("150000 100000"));
         assert_eq!(read("memory.max").as_deref(), Some("50331648"));
@@ -183,33 +126,18 @@ fn limits_are_written_where_the_container_runs() {
         assert_eq!(read("memory.limit_in_bytes").as_deref(), Some("50331648"));
     }
     assert_eq!(read("pids.max").as_deref(), Some("77"));
-    drop(child.stdin.take());
-    assert!(child.wait().unwrap().success());
+    assert_eq!(w.finish(), Some(0));
 }
 
 #[test]
 fn cgroups_made_inside_the_containers_cgroup_are_removed_with_it() {
     let _turn = serial();
     let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
-    let mut c = std::process::Command::new(ROCKER);
-    c.arg("run")
-        .arg("-i")
-        .arg("--cgroup-parent")
-        .arg(&cg.name)
-        .arg("--rootfs")
-        .arg(rootfs.path())
-        .args(["/bin/sh", "-c", "echo ready; read x; exit 7"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert_eq!(line, "ready\n");
+    let w = Waiting::start(&cg, rootfs.path(), &[], ":", 7);
     // What a container with delegated cgroups (systemd inside, say) would do.
     for dir in cg.children() {
         std::fs::create_dir(dir.join("nested")).unwrap();
     }
-    drop(child.stdin.take());
-    assert_eq!(child.wait().unwrap().code(), Some(7), "the container's exit code must survive cleanup");
+    assert_eq!(w.finish(), Some(7), "the container's exit code must survive cleanup");
     assert!(cg.children().is_empty(), "left behind: {:?}", cg.children());
 }

@@ -674,7 +674,13 @@ impl Drop for Docker {
             std::thread::sleep(Duration::from_millis(20));
         }
         // Container cgroups a killed shim could not remove: TestCgroup removes them (its
-        // direct children) and reports them when the test did not fail already.
+        // direct children) and reports them when the test did not fail already. Cgroups of
+        // ours made in the wrong place (reported by `finish`): rmdir, deepest first.
+        let mut stray = self.stray_cgroups(false);
+        stray.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for p in stray {
+            let _ = fs::remove_dir(p);
+        }
         for id in self.ids.borrow().iter() {
             let _ = fs::remove_file(self.shim_socket(id));
         }
