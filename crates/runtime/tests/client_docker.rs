@@ -917,8 +917,8 @@ fn run_rm_returns_the_exit_code() {
     d.finish();
 }
 
-/// `docker run -d`, then `docker exec`, `docker logs`, `docker stop` (SIGTERM, trapped: exit
-/// code 7), `docker rm`. Checks where the container, the shim and the daemons are in the
+/// `docker run -d`, then `docker exec` (plain and `-t`), `docker top`, `docker stats`,
+/// `docker logs`, `docker stop` (SIGTERM, trapped: exit code 7), `docker rm`. Checks where the container, the shim and the daemons are in the
 /// cgroup tree, and the network namespace docker's prestart hook recorded.
 #[test]
 fn detached_exec_stop_rm() {
@@ -973,6 +973,36 @@ fn detached_exec_stop_rm() {
     let up: Vec<&str> = r.stdout.lines().skip(2).filter(|l| l.contains(",UP")).collect();
     assert!(up.len() == 1 && up[0].contains(": lo: "), "only lo may be up:\n{}", r.stdout);
     d.assert_runtime_called(&id, &["exec"]);
+
+    // exec with a terminal: `exec --console-socket`.
+    let r = d.docker(&["exec", "--tty", "det", "tty"]);
+    assert!(
+        r.code == 0 && r.stdout.starts_with("/dev/pts/"),
+        "docker exec -t (rocker-runtime `exec --console-socket`): code {}\nstdout: {:?}\nstderr: {}\n{}",
+        r.code,
+        r.stdout,
+        r.stderr,
+        d.diag()
+    );
+    // docker top: rocker-runtime `ps --format json`; docker stats: the shim reads the
+    // container's cgroups (found from the init's pid) itself.
+    let top = d.docker(&["top", "det", "-o", "pid,args"]);
+    assert!(
+        top.code == 0
+            && top.stdout.lines().skip(1).any(|l| l.split_whitespace().next() == Some(&pid.to_string())),
+        "docker top (rocker-runtime `ps --format json`): code {}\nstdout: {}\nstderr: {}\n{}",
+        top.code,
+        top.stdout,
+        top.stderr,
+        d.diag()
+    );
+    assert!(
+        d.runtime_calls().iter().any(|(s, a)| s == "ps" && a.contains(&id)),
+        "docker top did not call `ps`"
+    );
+    let stats = d.docker_ok(&["stats", "--no-stream", "--format", "{{.PIDs}}", "det"]);
+    let pids: u64 = stats.stdout.trim().parse().unwrap_or(0);
+    assert!(pids >= 1, "docker stats (the container's pids cgroup): {:?}", stats.stdout);
 
     let logs = d.docker_ok(&["logs", "det"]);
     assert_eq!(logs.stdout, "started\n", "docker logs");
@@ -1039,7 +1069,8 @@ fn pause_and_unpause() {
 #[test]
 fn dockers_default_seccomp_profile_is_loaded() {
     let d = Docker::start();
-    let script = "grep -E '^Seccomp(_filters)?:' /proc/self/status; unshare -U true && echo unshare-ok || echo unshare-refused";
+    let script = "grep -E '^Seccomp(_filters)?:' /proc/self/status; \
+                  unshare -U true && echo unshare-ok || echo unshare-refused";
     let (r, id) = d.run_rm("seccomp", &[], &["sh", "-c", script]);
     assert_eq!(r.code, 0, "stdout: {}\nstderr: {}\n{}", r.stdout, r.stderr, d.diag());
     assert!(d.config(&id)["linux"]["seccomp"].is_object(), "no linux.seccomp in the spec");
@@ -1094,5 +1125,29 @@ fn ulimits_default_and_explicit() {
         format!("nofile={want_soft}/{want_hard}\n"),
         "process.rlimits not applied (rocker-runtime: rlimits)"
     );
+    d.finish();
+}
+
+/// `docker run -t`: the shim passes `--console-socket` to `create` and relays the pty the
+/// runtime hands back; the container's stdin/stdout are that terminal.
+#[test]
+fn run_with_a_terminal() {
+    let d = Docker::start();
+    let script = "tty; [ -t 1 ] && echo stdout-is-a-tty; exit 4";
+    let (r, id) = d.run_rm("tty", &["--tty"], &["sh", "-c", script]);
+    assert!(
+        r.code == 4 && r.stdout.contains("/dev/pts/0") && r.stdout.contains("stdout-is-a-tty"),
+        "docker run -t (rocker-runtime create --console-socket): code {}\nstdout: {:?}\nstderr: {}\n{}",
+        r.code,
+        r.stdout,
+        r.stderr,
+        d.diag()
+    );
+    let calls = d.runtime_calls();
+    assert!(
+        calls.iter().any(|(s, a)| s == "create" && a.contains(&"--console-socket".into()) && a.contains(&id)),
+        "create without --console-socket: {calls:?}"
+    );
+    assert_eq!(d.config(&id)["process"]["terminal"], true);
     d.finish();
 }
