@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use nix::sys::wait::WaitStatus;
 use nix::unistd::isatty;
 use rocker_runtime::console;
-use rocker_runtime::process::{launch, run_in_foreground, StartSignal};
+use rocker_runtime::process::{launch, run_in_foreground, LaunchOptions, StartSignal};
 use rocker_runtime::signals;
 
 use crate::error::EngineError;
@@ -75,7 +75,7 @@ pub fn run(req: &RunRequest) -> Result<Outcome, EngineError> {
     })?;
 
     let signals = signals::block()?;
-    let container = launch(&spec, &bundle, StartSignal::Channel)?;
+    let container = launch(&spec, &bundle, LaunchOptions { start: StartSignal::Channel, preserve_fds: 0 })?;
     let exit = run_in_foreground(container, &signals, req.interactive.then_some(stdin))?;
     Ok(Outcome {
         short_id: id::short(&id).to_string(),

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::cgroups::{self, CgroupError};
 use crate::error::{Error, Result};
-use crate::process::{launch, run_in_foreground, Container, StartSignal};
+use crate::process::{launch, run_in_foreground, Container, LaunchOptions, StartSignal};
 use crate::state::{proc_stat, Record, StateDir, StateError, Status};
 use crate::{hooks, signals};
 
@@ -42,6 +42,7 @@ pub struct OciState {
 
 pub struct CreateOptions<'a> {
     pub bundle: &'a Path,
+    pub preserve_fds: u32,
     pub console_socket: Option<&'a Path>,
     pub pid_file: Option<&'a Path>,
 }
@@ -77,7 +78,11 @@ fn create_in(state: &StateDir, spec: &Spec, bundle: &Path, opts: &CreateOptions)
     mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).map_err(Error::sys("mkfifo exec.fifo"))?;
     let fifo = open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(Error::sys("open exec.fifo"))?;
-    let mut container = launch(spec, bundle, StartSignal::Fifo(fifo))?;
+    let mut container = launch(
+        spec,
+        bundle,
+        LaunchOptions { start: StartSignal::Fifo(fifo), preserve_fds: opts.preserve_fds },
+    )?;
     if let (Some(master), Some(socket)) = (container.take_pty_master(), opts.console_socket) {
         send_console(socket, master)?;
     }
@@ -219,6 +224,7 @@ pub fn set_paused(root: &Path, id: &str, paused: bool) -> Result<()> {
 
 pub struct ExecOptions<'a> {
     pub detach: bool,
+    pub preserve_fds: u32,
     pub console_socket: Option<&'a Path>,
     pub pid_file: Option<&'a Path>,
 }
@@ -254,8 +260,14 @@ pub fn exec(
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let cgroup = cgroups::reopen(&record.cgroup)?;
     let signals = if opts.detach { None } else { Some(signals::block()?) };
-    let mut container =
-        crate::process::enter(Pid::from_raw(record.pid), namespaces, cgroup, process, seccomp)?;
+    let mut container = crate::process::enter(
+        Pid::from_raw(record.pid),
+        namespaces,
+        cgroup,
+        process,
+        seccomp,
+        opts.preserve_fds,
+    )?;
     if let Some(socket) = opts.console_socket {
         if let Some(master) = container.take_pty_master() {
             send_console(socket, master)?;
@@ -310,7 +322,11 @@ pub fn run(root: &Path, id: &str, opts: &CreateOptions) -> Result<WaitStatus> {
     let state = StateDir::create(root, id)?;
     let result = (|| -> Result<crate::process::Exit> {
         let signals = signals::block()?;
-        let mut container = launch(&spec, &bundle, StartSignal::Channel)?;
+        let mut container = launch(
+            &spec,
+            &bundle,
+            LaunchOptions { start: StartSignal::Channel, preserve_fds: opts.preserve_fds },
+        )?;
         if let Some(socket) = opts.console_socket {
             if let Some(master) = container.take_pty_master() {
                 send_console(socket, master)?;

@@ -688,3 +688,34 @@ fn events_report_usage_as_runc_does() {
     let lines = String::from_utf8(out.stdout).unwrap().lines().count();
     assert!(lines >= 2, "{lines} events in a second at 100 ms");
 }
+
+#[test]
+fn preserve_fds_passes_descriptors_on_and_no_others() {
+    use std::os::unix::process::CommandExt;
+    let f = Fixture::new();
+    let shared = f.bundle.path().join("shared");
+    std::fs::write(&shared, "through fd 3\n").unwrap();
+    let file = std::fs::File::open(&shared).unwrap();
+    let other = std::fs::File::open("/").unwrap();
+    let (raw3, raw4) = (std::os::fd::AsRawFd::as_raw_fd(&file), std::os::fd::AsRawFd::as_raw_fd(&other));
+    f.command("pf", "cat <&3; ls /proc/self/fd");
+    let mut c = runtime_cmd(f.root.path(), &["run", "--preserve-fds", "1", "pf"]);
+    c.current_dir(f.bundle.path());
+    // SAFETY: only dup2 and fcntl between fork and exec: fd 3 to pass on, fd 4 to hold back.
+    // (dup2 onto the same number keeps close-on-exec, hence the explicit clear.)
+    unsafe {
+        c.pre_exec(move || {
+            for (from, to) in [(raw3, 3), (raw4, 4)] {
+                if libc::dup2(from, to) < 0 || libc::fcntl(to, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let r = output(c);
+    let mut lines = r.stdout.lines();
+    assert_eq!(lines.next(), Some("through fd 3"), "{}", r.stderr);
+    // 0-3, and the one ls opened for the directory: not fd 4.
+    assert_eq!(lines.flat_map(|l| l.split_whitespace()).collect::<Vec<_>>(), ["0", "1", "2", "3", "4"]);
+}

@@ -41,6 +41,7 @@ pub fn enter(
     cgroup: Box<dyn Manager>,
     process: &Process,
     seccomp: Option<&LinuxSeccomp>,
+    preserve_fds: u32,
 ) -> Result<Container> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::InvalidSpec("process.args is empty: give a command to run".into()));
@@ -63,7 +64,9 @@ pub fn enter(
         Cloned::Child { in_cgroup } => {
             drop(parent_end);
             let join = (!in_cgroup).then_some(cgroup.as_ref());
-            user_process::run_child(&child_end, || child(&child_end, process, seccomp, &joined, join))
+            user_process::run_child(&child_end, || {
+                child(&child_end, process, seccomp, preserve_fds, &joined, join)
+            })
         }
         Cloned::Parent { child } => {
             drop(child_end);
@@ -76,6 +79,7 @@ fn child(
     channel: &Channel,
     process: &Process,
     seccomp: Option<&LinuxSeccomp>,
+    preserve_fds: u32,
     joined: &[(CloneFlags, &str, OwnedFd)],
     join: Option<&dyn Manager>,
 ) -> Result<Infallible, Message> {
@@ -86,7 +90,7 @@ fn child(
     for (flag, name, fd) in joined {
         step(&format!("joining the container's {name} namespace"), setns(fd.as_fd(), *flag))?;
     }
-    let prepared = user_process::prepare(process, seccomp)?;
+    let prepared = user_process::prepare(process, seccomp, preserve_fds)?;
     let finalized = user_process::finalize(process, prepared)?;
     let master = finalized.pty_master.as_ref().map(|m| m.as_raw_fd());
     step("reporting readiness", channel.send_with_fd(&Message::Ready, master))?;

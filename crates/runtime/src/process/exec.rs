@@ -43,12 +43,12 @@ fn cstring(s: &str) -> Result<CString, ExecFailure> {
     CString::new(s).map_err(|_| ExecFailure::Other(format!("{s:?} contains a NUL byte")))
 }
 
-/// Marks every descriptor above stdio close-on-exec, so that only 0, 1 and 2 reach the
-/// user's process, whatever the runtime's caller left open. Close-on-exec rather than close:
-/// the channel must stay open to report a failed exec.
-pub fn close_inherited_fds() -> nix::Result<()> {
+/// Marks every descriptor from `first` on close-on-exec, so that only stdio (and those the
+/// caller asked to preserve) reach the user's process, whatever the runtime's caller left
+/// open. Close-on-exec rather than close: the channel must stay open to report a failed exec.
+pub fn close_inherited_fds(first: u32) -> nix::Result<()> {
     // SAFETY: close_range only changes flags of this process's descriptors.
-    let ret = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
     if ret == 0 {
         return Ok(());
     }
@@ -56,7 +56,7 @@ pub fn close_inherited_fds() -> nix::Result<()> {
     let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
         .map_err(|_| Errno::EBADF)?
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|&fd| fd > 2)
+        .filter(|&fd| fd >= first as i32)
         .collect();
     for fd in fds {
         // SAFETY: F_SETFD on a descriptor number changes only its flags; one that closed

@@ -14,7 +14,7 @@ use oci_spec::runtime::Spec;
 
 use super::channel::{Channel, Message};
 use super::user_process::{self, step, wait_for_start};
-use super::StartSignal;
+use super::{LaunchOptions, StartSignal};
 use crate::cgroups::Manager;
 use crate::{namespaces, rootfs, tty};
 
@@ -27,9 +27,9 @@ pub fn run(
     flags: CloneFlags,
     cgroup: &dyn Manager,
     join: bool,
-    start: &StartSignal,
+    opts: &LaunchOptions,
 ) -> ! {
-    user_process::run_child(&channel, || init(&channel, spec, rootfs, flags, cgroup, join, start))
+    user_process::run_child(&channel, || init(&channel, spec, rootfs, flags, cgroup, join, opts))
 }
 
 fn init(
@@ -39,8 +39,9 @@ fn init(
     flags: CloneFlags,
     cgroup: &dyn Manager,
     join: bool,
-    start: &StartSignal,
+    opts: &LaunchOptions,
 ) -> Result<Infallible, Message> {
+    let start = &opts.start;
     if let StartSignal::Channel = start {
         // Die with the runtime: a foreground run that is killed takes its container along
         // instead of leaving it running unsupervised.
@@ -63,7 +64,7 @@ fn init(
     }
     // After pivot_root, so /dev/ptmx is the container's own devpts instance.
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let prepared = user_process::prepare(process, seccomp)?;
+    let prepared = user_process::prepare(process, seccomp, opts.preserve_fds)?;
     if let Some(p) = &prepared.pty {
         step("making the terminal /dev/console", tty::bind_console(p))?;
     }

@@ -11,7 +11,7 @@ use oci_spec::runtime::Spec;
 
 use super::channel::{Channel, ChannelError, ExecFailure, Message};
 use super::clone::{clone_child, Cloned};
-use super::{init, StartSignal};
+use super::{init, LaunchOptions};
 use crate::cgroups::{self, CgroupError, Manager};
 use crate::error::{Error, Result};
 use crate::namespaces;
@@ -58,9 +58,9 @@ impl Drop for CgroupGuard {
 
 /// Creates the container described by `spec` (a relative `root.path` is taken from `bundle`):
 /// its cgroup with limits, and its init in new namespaces with the rootfs ready. The init
-/// waits for `start` ([`Container::start`], or a reader on the exec FIFO) before it runs any
-/// user code.
-pub fn launch(spec: &Spec, bundle: &Path, start: StartSignal) -> Result<Container> {
+/// waits for `opts.start` ([`Container::start`], or a reader on the exec FIFO) before it runs
+/// any user code.
+pub fn launch(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Container> {
     check_process(spec)?;
     let rootfs = rootfs_path(spec, bundle)?;
     let flags = namespaces::clone_flags(spec)?;
@@ -85,11 +85,11 @@ pub fn launch(spec: &Spec, bundle: &Path, start: StartSignal) -> Result<Containe
     let pid = match clone_child(flags, cgroup.get().clone_target())? {
         Cloned::Child { in_cgroup } => {
             drop(parent_end);
-            init::run(child_end, spec, &rootfs, flags, cgroup.get(), !in_cgroup, &start)
+            init::run(child_end, spec, &rootfs, flags, cgroup.get(), !in_cgroup, &opts)
         }
         Cloned::Parent { child } => child,
     };
-    drop((child_end, start));
+    drop((child_end, opts));
     Container::ready(pid, parent_end, cgroup.0.take())
 }
 

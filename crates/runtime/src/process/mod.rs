@@ -36,6 +36,14 @@ pub use enter::enter;
 pub use exec::DEFAULT_PATH;
 pub use foreground::run_in_foreground;
 
+/// How a container is launched.
+pub struct LaunchOptions {
+    pub start: StartSignal,
+    /// Descriptors 3..3+N of the runtime are passed on to the container's process (runc's
+    /// --preserve-fds, for socket activation); every other one above 2 is closed on exec.
+    pub preserve_fds: u32,
+}
+
 /// How the init learns that it may exec the user's process.
 pub enum StartSignal {
     /// The runtime stays with the container and sends `Start` (a foreground run). The init

@@ -69,6 +69,7 @@ pub fn wait_for_start(channel: &Channel, start: &StartSignal) {
 /// What `prepare` readies for `become_process`.
 pub struct Prepared {
     pub pty: Option<Pty>,
+    preserve_fds: u32,
     program: CString,
     seccomp: Option<ScmpFilterContext>,
 }
@@ -76,7 +77,11 @@ pub struct Prepared {
 /// Opens the process's terminal if it has one (in the container's devpts: the caller is in
 /// the container's mount namespace by now), finds its program on the container's PATH and
 /// compiles its seccomp filter: whatever can fail does so before the container is ready.
-pub fn prepare(process: &Process, seccomp: Option<&LinuxSeccomp>) -> Result<Prepared, Message> {
+pub fn prepare(
+    process: &Process,
+    seccomp: Option<&LinuxSeccomp>,
+    preserve_fds: u32,
+) -> Result<Prepared, Message> {
     let pty = match process.terminal() {
         Some(true) => {
             Some(step("opening the terminal (/dev/ptmx)", tty::open_pty(process.console_size().as_ref()))?)
@@ -91,7 +96,7 @@ pub fn prepare(process: &Process, seccomp: Option<&LinuxSeccomp>) -> Result<Prep
         Some(s) => Some(step("compiling the seccomp filter", security::compile_seccomp(s))?),
         None => None,
     };
-    Ok(Prepared { pty, program, seccomp })
+    Ok(Prepared { pty, preserve_fds, program, seccomp })
 }
 
 /// The process, set up but for the exec itself (`finalize`'s result).
@@ -108,7 +113,7 @@ pub struct Finalized {
 /// here (a working directory the user may not enter, an rlimit we may not raise) fails
 /// `create`, where the caller hears of it, not `start`.
 pub fn finalize(process: &Process, prepared: Prepared) -> Result<Finalized, Message> {
-    let Prepared { pty, program, seccomp } = prepared;
+    let Prepared { pty, preserve_fds, program, seccomp } = prepared;
     let no_new_privs = process.no_new_privileges() == Some(true);
     // A session of its own: the caller's terminal must not signal the container directly
     // (the runtime's caller forwards signals), and a pty can only become the controlling
@@ -166,7 +171,7 @@ pub fn finalize(process: &Process, prepared: Prepared) -> Result<Finalized, Mess
     umask(Mode::from_bits_truncate(user.umask().unwrap_or(0o022)));
     reset_signals();
     // No descriptor of the runtime's caller may reach the container (CVE-2024-21626).
-    step("closing inherited file descriptors", exec::close_inherited_fds())?;
+    step("closing inherited file descriptors", exec::close_inherited_fds(3 + preserve_fds))?;
     Ok(Finalized { program, pty_master, late_seccomp })
 }
 

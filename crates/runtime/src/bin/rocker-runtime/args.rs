@@ -124,7 +124,7 @@ pub struct CreateArgs {
     /// Do not create a session keyring (rocker never creates one)
     #[arg(long)]
     pub no_new_keyring: bool,
-    /// Pass N more descriptors after stdio (not supported yet: refused unless 0)
+    /// Pass descriptors 3..3+N on to the container's process
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: u32,
     pub id: String,
@@ -173,7 +173,7 @@ pub struct ExecArgs {
     pub cap: Vec<String>,
     #[arg(long)]
     pub no_new_privs: bool,
-    /// Pass N more descriptors after stdio (not supported yet: refused unless 0)
+    /// Pass descriptors 3..3+N on to the container's process
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: u32,
     /// SELinux label (ignored with a warning: no SELinux here)

@@ -79,6 +79,7 @@ fn execute(cli: &Cli) -> Result<u8, String> {
             let process = exec_process(root, e)?;
             let opts = lifecycle::ExecOptions {
                 detach: e.detach,
+                preserve_fds: e.preserve_fds,
                 console_socket: e.console_socket.as_deref(),
                 pid_file: e.pid_file.as_deref(),
             };
@@ -132,9 +133,6 @@ fn exit_code(status: WaitStatus) -> u8 {
 /// The process for `exec`: --process as given, or the container's own process with the
 /// command line's command and overrides (as runc builds it).
 fn exec_process(root: &Path, e: &args::ExecArgs) -> Result<Process, String> {
-    if e.preserve_fds > 0 {
-        return Err("--preserve-fds is not supported yet".into());
-    }
     for (flag, value) in [("--process-label", &e.process_label), ("--apparmor", &e.apparmor)] {
         if value.is_some() {
             eprintln!("rocker-runtime: warning: {flag} ignored: this host has no such security module");
@@ -260,15 +258,13 @@ fn check_create_flags(a: &CreateArgs) -> Result<(), String> {
     if a.no_pivot {
         return Err("--no-pivot is not supported: rocker-runtime always uses pivot_root".into());
     }
-    if a.preserve_fds > 0 {
-        return Err("--preserve-fds is not supported yet".into());
-    }
     Ok(())
 }
 
 fn create_options(a: &CreateArgs) -> CreateOptions<'_> {
     CreateOptions {
         bundle: &a.bundle,
+        preserve_fds: a.preserve_fds,
         console_socket: a.console_socket.as_deref(),
         pid_file: a.pid_file.as_deref(),
     }
