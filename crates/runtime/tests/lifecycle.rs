@@ -719,3 +719,23 @@ fn preserve_fds_passes_descriptors_on_and_no_others() {
     // 0-3, and the one ls opened for the directory: not fd 4.
     assert_eq!(lines.flat_map(|l| l.split_whitespace()).collect::<Vec<_>>(), ["0", "1", "2", "3", "4"]);
 }
+
+#[test]
+fn a_dev_null_that_is_not_the_null_device_is_refused_for_masks_cve_2025_31133() {
+    let f = Fixture::new();
+    // No tmpfs /dev from the spec: the image's /dev is used, and in it /dev/null points at a
+    // file that masking would turn into a writable alias of a kernel knob.
+    std::fs::create_dir_all(f.rootfs_file("dev")).unwrap();
+    std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", f.rootfs_file("dev/null")).unwrap();
+    f.command("mask", "true");
+    f.edit_config(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
+        c["linux"]["maskedPaths"] = serde_json::json!(["/proc/timer_list"]);
+    });
+    let r = f.rt(&["run", "mask"]);
+    assert_ne!(r.code, 0, "masked with a fake /dev/null: {}", r.stdout);
+    assert!(r.stderr.contains("not the null device"), "{}", r.stderr);
+}
