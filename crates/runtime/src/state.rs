@@ -185,7 +185,7 @@ fn check_id(id: &str) -> Result<(), StateError> {
 
 /// (state, start time) of a process from /proc/PID/stat, if it exists.
 pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = crate::cgroups::read_virtual(Path::new(&format!("/proc/{pid}/stat"))).ok()?;
     // The command name is in parentheses and may contain spaces: parse after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     let mut fields = rest.split(' ');

@@ -47,7 +47,17 @@ pub fn write(dir: &Path, file: &str, value: impl AsRef<[u8]>) -> Result<(), Cgro
 
 pub fn read(dir: &Path, file: &str) -> Result<String, CgroupError> {
     let path = dir.join(file);
-    std::fs::read_to_string(&path).map_err(|source| CgroupError::Io { op: "read", path, source })
+    read_virtual(&path).map_err(|source| CgroupError::Io { op: "read", path, source })
+}
+
+/// Reads a /proc or /sys file. Such files report size 0, so `fs::read_to_string` starts
+/// with a 32-byte read and grows: mountinfo took seven system calls, each regenerating the
+/// whole table. One large buffer takes it in one or two.
+pub fn read_virtual(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut text = String::with_capacity(16 * 1024);
+    std::fs::File::open(path)?.read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// The value of `key` in a flat-keyed file such as `memory.events` ("oom_kill 3").

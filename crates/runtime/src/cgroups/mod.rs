@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxDevice, LinuxResources};
 
-pub use fs::CgroupError;
+pub use fs::{read_virtual, CgroupError};
 
 /// What the runtime needs from a container's cgroup, whichever backend holds it.
 pub trait Manager {
@@ -185,8 +185,8 @@ fn apply_resources<'a>(
 /// This process's cgroups from /proc/self/cgroup: (sorted controllers, path) per hierarchy;
 /// the unified hierarchy has no controllers listed.
 fn own_cgroups() -> Result<Vec<(Vec<String>, String)>, CgroupError> {
-    let text =
-        std::fs::read_to_string("/proc/self/cgroup").map_err(|e| CgroupError::OwnCgroup(e.to_string()))?;
+    let text = fs::read_virtual(Path::new("/proc/self/cgroup"))
+        .map_err(|e| CgroupError::OwnCgroup(e.to_string()))?;
     Ok(text
         .lines()
         .filter_map(|l| {

@@ -57,7 +57,14 @@ pub fn apply_after_setuid(spec_caps: &LinuxCapabilities) -> Result<(), Capabilit
             // specs (runc's default among them) list others, which runc and crun skip too.
             value.retain(|c| applied[0].contains(c) && applied[2].contains(c));
         }
-        caps::set(None, set, &value).map_err(|source| CapabilityError::Set { set, source })?;
+        let result = if matches!(set, CapSet::Ambient) {
+            // caps::set walks every capability with a prctl each; clearing takes one call.
+            caps::clear(None, set)
+                .and_then(|()| value.iter().try_for_each(|c| caps::raise(None, CapSet::Ambient, *c)))
+        } else {
+            caps::set(None, set, &value)
+        };
+        result.map_err(|source| CapabilityError::Set { set, source })?;
         applied.push(value);
     }
     Ok(())
