@@ -8,32 +8,28 @@
 //! and that get a new network namespace with only `lo`. rocker-runtime is reached through a
 //! wrapper script that logs its argv, and every test checks that log: a silent fallback to
 //! the host's runc cannot pass. The end of each test checks that nothing is left: tasks,
-//! containers, shims, shim sockets, mounts, cgroups; a `Drop` guard cleans up after a
-//! failure (tasks, the daemon, shims, container processes, mounts) without asserting.
+//! containers, shims, shim sockets, mounts, cgroups, /run/containerd if the test made it,
+//! and that containerd stops on SIGTERM; a `Drop` guard cleans up after a failure (tasks,
+//! the daemon, shims, container processes, mounts) without asserting. The private
+//! containerd, the wrapper and those checks are shared with client_docker.rs
+//! (`clients/containerd.rs`).
 
-use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use rocker_test_support::*;
+use clients::containerd::{Fixture, Leftovers, Setup};
+use clients::{busybox_layer, image_config, run_checked, sha256_file, wait_until, Cli, Freezer};
+use rocker_test_support::Run;
 use serde_json::{json, Value};
 
-const RUNTIME: &str = env!("CARGO_BIN_EXE_rocker-runtime");
-const IMAGE: &str = "docker.io/library/rocker-busybox:test";
-/// containerd 1.6 puts every shim's socket here, whatever its state dir (the path is
-/// compiled in: `defaults.DefaultStateDir + "/s"`), named by sha256(address/namespace/id).
-const SHIM_SOCKETS: &str = "/run/containerd/s";
-const CTR_TIMEOUT: Duration = Duration::from_secs(60);
+mod clients;
 
-/// The tests compare /sys/fs/cgroup and /proc before and after: one at a time in this
-/// process, whatever --test-threads says.
-static SERIAL: Mutex<()> = Mutex::new(());
+const IMAGE: &str = "docker.io/library/rocker-busybox:test";
+const CTR_TIMEOUT: Duration = Duration::from_secs(60);
+const SETUP: &str = "tests/clients/setup.sh";
 
 /// How the runc shim is told to run rocker-runtime (the wrapper) instead of runc.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -49,206 +45,63 @@ enum Wiring {
     PathRunc,
 }
 
-/// A private containerd and everything a test made with it. Field order is drop order:
-/// the cgroup parent is checked after the daemon stopped, the temp dir removed last.
-struct Containerd {
+/// A private containerd driven by `ctr`: the shared `Fixture` (the daemon, the wrapper, the
+/// cgroup parent, the temp dir, the checks at the end and the cleanup after a failure) and
+/// what `ctr run` needs.
+type Containerd = Fixture<Ctr>;
+
+struct Ctr {
     wiring: Wiring,
-    ns: String,
-    sock: PathBuf,
-    log: PathBuf,
-    state: PathBuf,
-    wrapper: PathBuf,
-    wrapper_log: PathBuf,
+    /// `ctr run --runc-root` (ctr's default is /run/containerd/runc).
     runc_root: PathBuf,
+    /// `ctr run --fifo-dir` (ctr's default is /run/containerd/fifo).
     fifo: PathBuf,
-    ctr_bin: PathBuf,
-    daemon: Option<Child>,
-    /// Container ids used, for the wrapper-log, shim-socket and cgroup checks.
-    ids: RefCell<BTreeSet<String>>,
-    cgroups_before: BTreeSet<PathBuf>,
-    /// /run/containerd and /run/containerd/s as the test found them (absent: removed at
-    /// the end when empty).
-    run_dirs_before: [bool; 2],
-    cg: TestCgroup,
-    tmp: TempDir,
-    _serial: MutexGuard<'static, ()>,
-}
-
-/// The binaries of Debian's containerd package (`dpkg -L containerd`).
-struct Binaries {
-    containerd: PathBuf,
-    ctr: PathBuf,
-    shim: PathBuf,
-}
-
-fn binaries() -> Binaries {
-    let out = Command::new("dpkg").args(["-L", "containerd"]).output();
-    let listing = match out {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
-        _ => panic!("Debian's containerd package is not installed: run tests/clients/setup.sh as root"),
-    };
-    let find = |name: &str| {
-        listing
-            .lines()
-            .map(PathBuf::from)
-            .find(|p| p.file_name().is_some_and(|f| f == name) && p.is_file())
-            .unwrap_or_else(|| panic!("the containerd package has no {name}: run tests/clients/setup.sh"))
-    };
-    Binaries { containerd: find("containerd"), ctr: find("ctr"), shim: find("containerd-shim-runc-v2") }
 }
 
 impl Containerd {
     fn start(wiring: Wiring) -> Containerd {
-        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let bins = binaries();
-        let tmp = TempDir::new("containerd");
-        let dir = tmp.path().to_path_buf();
-        let ns = unique("ns");
-        let (wrapper, wrapper_log) = (dir.join("rocker-runtime-wrapper"), dir.join("runtime-calls.log"));
-        fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\n# rocker-runtime, called as containerd's runc shim calls runc; logs its argv\n\
-                 printf '%s\\n' \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
-                wrapper_log.display(),
-                RUNTIME
-            ),
-        )
-        .unwrap();
-        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
-        fs::write(&wrapper_log, "").unwrap();
-
-        // PATH: the package's shim first (containerd looks the shim up in PATH), then the
-        // usual dirs, so that a lost BinaryName would really fall back to the host's runc
-        // (and be caught by the wrapper-log checks). PathRunc puts the wrapper before all.
-        let mut path = vec![bins.shim.parent().unwrap().to_path_buf()];
-        if wiring == Wiring::PathRunc {
-            let bin = dir.join("bin");
-            fs::create_dir(&bin).unwrap();
-            std::os::unix::fs::symlink(&wrapper, bin.join("runc")).unwrap();
-            path.insert(0, bin);
-        }
-        path.extend(
-            ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-                .map(PathBuf::from),
+        let own = |dir: &Path| Ctr { wiring, runc_root: dir.join("runc"), fifo: dir.join("fifo") };
+        let mut c = Fixture::new(
+            Setup {
+                name: "containerd",
+                script: SETUP,
+                ns: None,
+                runc_on_path: wiring == Wiring::PathRunc,
+                host_paths: &[],
+                run_dirs: &[],
+                names: |s, ids| ids.contains(s),
+                leftovers: &[
+                    Leftovers {
+                        list: &["task", "ls", "-q"],
+                        remove: &[
+                            &["task", "resume"],
+                            &["task", "kill", "-a", "-s", "SIGKILL"],
+                            &["task", "delete", "-f"],
+                        ],
+                    },
+                    Leftovers { list: &["container", "ls", "-q"], remove: &[&["container", "delete"]] },
+                ],
+            },
+            own,
         );
-
-        let (sock, config, log, state) = (
-            dir.join("containerd.sock"),
-            dir.join("config.toml"),
-            dir.join("containerd.log"),
-            dir.join("state"),
-        );
-        let (runc_root, fifo, root) = (dir.join("runc"), dir.join("fifo"), dir.join("root"));
-        fs::create_dir(&fifo).unwrap();
-        let toml = format!(
-            r#"version = 2
-root = "{root}"
-state = "{state}"
-# No CRI (faster, quieter; its runtime entries would be CRI-only anyway), no snapshotters
-# that cannot work here. (The v1 runtime "io.containerd.runtime.v1.linux" must stay: the
-# tasks service of 1.6 will not load without it.)
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.zfs",
-]
-# The daemon stays in the test's cgroup (no [cgroup] path) and keeps its oom_score.
-[grpc]
-  address = "{sock}"
-[ttrpc]
-  address = "{sock}.ttrpc"
-[debug]
-  level = "debug"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{opt}"
-"#,
-            root = root.display(),
-            state = state.display(),
-            sock = sock.display(),
-            opt = dir.join("opt").display(),
-        );
-        fs::write(&config, toml).unwrap();
-
-        let cgroups_before = cgroup_dirs();
-        let run_dirs_before =
-            [Path::new(SHIM_SOCKETS).exists(), Path::new(SHIM_SOCKETS).parent().unwrap().exists()];
-        let log_file = fs::File::create(&log).unwrap();
-        let daemon = Command::new(&bins.containerd)
-            .arg("--config")
-            .arg(&config)
-            .env("PATH", std::env::join_paths(&path).unwrap())
-            // The shim writes exec process specs to its TMPDIR.
-            .env("TMPDIR", &dir)
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .spawn()
-            .expect("starting containerd");
-        let c = Containerd {
-            wiring,
-            ns,
-            sock,
-            log,
-            state,
-            wrapper,
-            wrapper_log,
-            runc_root,
-            fifo,
-            ctr_bin: bins.ctr,
-            daemon: Some(daemon),
-            ids: RefCell::new(BTreeSet::new()),
-            cgroups_before,
-            run_dirs_before,
-            cg: TestCgroup::new(),
-            tmp,
-            _serial: serial,
-        };
-        c.wait_until("containerd to serve its socket", 20, |c| {
-            if let Some(d) = c.daemon.as_ref() {
-                let pid = d.id();
-                let exited =
-                    !Path::new(&format!("/proc/{pid}")).exists() || proc_state(pid as i32) == Some('Z');
-                assert!(!exited, "containerd exited at start:\n{}", c.diag());
-            }
-            c.try_ctr(&["version"], Duration::from_secs(5)).is_ok_and(|r| r.code == 0)
-        });
+        fs::create_dir(&c.own.fifo).unwrap();
+        let ctr = [OsStr::new("-a"), c.sock.as_os_str(), OsStr::new("-n"), OsStr::new(&c.ns)];
+        let ctr = Cli::new(&c.bins.ctr, c.dir(), CTR_TIMEOUT).args(ctr);
+        c.set_client(ctr);
+        c.wait_for_client("containerd to answer `ctr version`", 20, &["version"]);
         c.import_image();
         c
     }
 
-    fn dir(&self) -> &Path {
-        self.tmp.path()
-    }
-
     // ---- ctr -----------------------------------------------------------------------------
-
-    fn try_ctr(&self, args: &[&str], timeout: Duration) -> Result<Run, String> {
-        let mut cmd = Command::new(&self.ctr_bin);
-        cmd.arg("-a").arg(&self.sock).arg("-n").arg(&self.ns).args(args);
-        run_with_timeout(cmd, self.dir(), timeout)
-    }
 
     /// `ctr ARGS` to its end (panics after CTR_TIMEOUT, with the logs).
     fn ctr(&self, args: &[&str]) -> Run {
-        self.try_ctr(args, CTR_TIMEOUT)
-            .unwrap_or_else(|e| panic!("ctr {}: {e}\n{}", args.join(" "), self.diag()))
+        self.cli(args)
     }
 
     fn ctr_ok(&self, args: &[&str]) -> Run {
-        let r = self.ctr(args);
-        assert_eq!(
-            r.code,
-            0,
-            "ctr {} failed:\nstdout: {}\nstderr: {}\n{}",
-            args.join(" "),
-            r.stdout,
-            r.stderr,
-            self.diag()
-        );
-        r
+        self.cli_ok(args)
     }
 
     /// `ctr run` arguments for container `id`: IO fifos and runc state in the temp dir,
@@ -257,10 +110,10 @@ disabled_plugins = [
     fn run_args(&self, mode: &str, id: &str, cmd: &[&str]) -> Vec<String> {
         self.ids.borrow_mut().insert(id.to_string());
         let mut a: Vec<String> = vec!["run".into(), mode.into()];
-        a.extend(["--fifo-dir".into(), self.fifo.display().to_string()]);
-        a.extend(["--runc-root".into(), self.runc_root.display().to_string()]);
-        if self.wiring == Wiring::BinaryName {
-            a.extend(["--runc-binary".into(), self.wrapper.display().to_string()]);
+        a.extend(["--fifo-dir".into(), self.own.fifo.display().to_string()]);
+        a.extend(["--runc-root".into(), self.own.runc_root.display().to_string()]);
+        if self.own.wiring == Wiring::BinaryName {
+            a.extend(["--runc-binary".into(), self.wrapper.path.display().to_string()]);
         }
         a.extend(["--cgroup".into(), format!("{}/{id}", self.cg.name)]);
         a.extend([IMAGE.to_string(), id.to_string()]);
@@ -298,6 +151,10 @@ disabled_plugins = [
         });
     }
 
+    fn wait_until(&self, what: &str, secs: u64, mut cond: impl FnMut(&Containerd) -> bool) {
+        wait_until(what, secs, || cond(self), || self.diag());
+    }
+
     /// Kills a task with SIGKILL, deletes it and its container.
     fn kill_and_remove(&self, id: &str) {
         self.ctr_ok(&["task", "kill", "-s", "SIGKILL", id]);
@@ -308,7 +165,7 @@ disabled_plugins = [
 
     /// The container's root filesystem as the shim mounted it (bundle/rootfs).
     fn rootfs(&self, id: &str) -> PathBuf {
-        self.state.join("io.containerd.runtime.v2.task").join(&self.ns).join(id).join("rootfs")
+        self.bundles().join(id).join("rootfs")
     }
 
     /// The container's runtime options as containerd stored them (`ctr container info`).
@@ -331,29 +188,11 @@ disabled_plugins = [
         let dir = self.dir().join("image");
         let blobs = dir.join("blobs/sha256");
         fs::create_dir_all(&blobs).unwrap();
-        let rootfs = Rootfs::new();
         let layer = self.dir().join("layer.tar");
-        let mut tar = Command::new("tar");
-        tar.args(["--numeric-owner", "--owner=0", "--group=0", "-C"]).arg(rootfs.path());
-        tar.arg("-cf").arg(&layer).args(["bin", "etc", "tmp", "root"]);
-        ok(tar, "tar of the busybox layer");
+        busybox_layer(&layer);
         let layer = add_blob(&blobs, &layer, "application/vnd.oci.image.layer.v1.tar");
-        let arch = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            a => a,
-        };
-        let config = json!({
-            "architecture": arch,
-            "os": "linux",
-            "config": {
-                "Cmd": ["sh"],
-                "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                "WorkingDir": "/",
-            },
-            "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
-        });
-        let config = add_json_blob(&blobs, &config, "application/vnd.oci.image.config.v1+json");
+        let digest = layer["digest"].as_str().unwrap().trim_start_matches("sha256:");
+        let config = add_json_blob(&blobs, &image_config(digest), "application/vnd.oci.image.config.v1+json");
         let manifest = json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -361,7 +200,7 @@ disabled_plugins = [
             "layers": [layer],
         });
         let mut manifest = add_json_blob(&blobs, &manifest, "application/vnd.oci.image.manifest.v1+json");
-        manifest["platform"] = json!({"architecture": arch, "os": "linux"});
+        manifest["platform"] = json!({"architecture": clients::image_arch(), "os": "linux"});
         manifest["annotations"] = json!({
             "io.containerd.image.name": IMAGE,
             "org.opencontainers.image.ref.name": "test",
@@ -372,274 +211,18 @@ disabled_plugins = [
         let archive = self.dir().join("image.tar");
         let mut tar = Command::new("tar");
         tar.arg("-C").arg(&dir).arg("-cf").arg(&archive).args(["oci-layout", "index.json", "blobs"]);
-        ok(tar, "tar of the image layout");
+        run_checked(tar, "tar of the image layout");
         self.ctr_ok(&["images", "import", archive.to_str().unwrap()]);
         let names = self.ctr_ok(&["images", "ls", "-q"]).stdout;
         assert!(names.lines().any(|l| l == IMAGE), "image not imported: {names}\n{}", self.diag());
-    }
-
-    // ---- what was left, and what was called ---------------------------------------------------
-
-    /// The runtime subcommands the wrapper saw: (subcommand, the remaining arguments).
-    fn runtime_calls(&self) -> Vec<(String, Vec<String>)> {
-        let log = fs::read_to_string(&self.wrapper_log).unwrap_or_default();
-        log.lines()
-            .filter_map(|line| {
-                let mut toks = line.split_whitespace().map(str::to_string);
-                while let Some(t) = toks.next() {
-                    if matches!(t.as_str(), "--root" | "--log" | "--log-format" | "--criu" | "--rootless") {
-                        toks.next();
-                    } else if !t.starts_with('-') {
-                        return Some((t, toks.collect()));
-                    }
-                }
-                None
-            })
-            .collect()
-    }
-
-    fn assert_runtime_called(&self, id: &str, subcommands: &[&str]) {
-        let calls = self.runtime_calls();
-        for sub in subcommands {
-            assert!(
-                calls.iter().any(|(s, rest)| s == sub && rest.iter().any(|a| a == id)),
-                "rocker-runtime was not called for `{sub}` of container {id} ({:?}); \
-                 was the host's runc used instead?\n{}",
-                self.wiring,
-                self.diag()
-            );
-        }
-    }
-
-    /// Live shims of this daemon (their command line names our socket).
-    fn shim_pids(&self) -> Vec<i32> {
-        let sock = self.sock.display().to_string();
-        processes()
-            .into_iter()
-            .filter(|(_, cmd)| cmd.contains("containerd-shim") && cmd.contains(&sock))
-            .map(|(pid, _)| pid)
-            .collect()
-    }
-
-    fn shim_socket(&self, id: &str) -> PathBuf {
-        let key = format!("{}/{}/{}", self.sock.display(), self.ns, id);
-        Path::new(SHIM_SOCKETS).join(sha256_hex(key.as_bytes()))
-    }
-
-    /// New cgroup directories (anywhere under /sys/fs/cgroup, every hierarchy) named after
-    /// this test's namespace, containerd, a shim or one of its containers. With `running`,
-    /// the containers' own cgroups below the test's cgroup parent are expected.
-    fn stray_cgroups(&self, running: bool) -> Vec<PathBuf> {
-        let ids = self.ids.borrow();
-        let ours = self.cg.dirs();
-        cgroup_dirs()
-            .difference(&self.cgroups_before)
-            .filter(|p| !(running && ours.iter().any(|d| p.starts_with(d))))
-            .filter(|p| {
-                p.components().any(|c| {
-                    let s = c.as_os_str().to_string_lossy();
-                    s == self.ns.as_str()
-                        || s.contains("containerd")
-                        || s.contains("shim")
-                        || ids.contains(&*s)
-                })
-            })
-            .cloned()
-            .collect()
-    }
-
-    /// The checks every test ends with, then the daemon is stopped (by `Drop`), the cgroup
-    /// parent checked for leftovers and removed, the temp dir checked for mounts and removed.
-    fn finish(self) {
-        let tasks = self.ctr_ok(&["task", "ls", "-q"]).stdout;
-        assert!(tasks.trim().is_empty(), "tasks left: {tasks}\n{}", self.diag());
-        let containers = self.ctr_ok(&["container", "ls", "-q"]).stdout;
-        assert!(containers.trim().is_empty(), "containers left: {containers}\n{}", self.diag());
-        for id in self.ids.borrow().iter() {
-            self.assert_runtime_called(id, &["create", "start", "delete"]);
-        }
-        self.wait_until("the shims to exit", 10, |c| c.shim_pids().is_empty());
-        for id in self.ids.borrow().iter() {
-            let s = self.shim_socket(id);
-            assert!(!s.exists(), "the shim of {id} left its socket {}", s.display());
-        }
-        let mounts = mounts_under(self.dir());
-        assert!(mounts.is_empty(), "mounts left under {}: {mounts:?}\n{}", self.dir().display(), self.diag());
-        let stray = self.stray_cgroups(false);
-        assert!(stray.is_empty(), "cgroups made outside the test's own cgroup, or left: {stray:?}");
-        // The daemon's own cgroup did not change either.
-        if let Some(d) = &self.daemon {
-            assert_eq!(
-                fs::read_to_string(format!("/proc/{}/cgroup", d.id())).unwrap_or_default(),
-                fs::read_to_string("/proc/self/cgroup").unwrap(),
-                "containerd moved itself out of the test's cgroup"
-            );
-        }
-    }
-
-    /// Everything worth reading when something failed.
-    fn diag(&self) -> String {
-        let mut s = String::new();
-        s += &format!("--- rocker-runtime calls ({}):\n", self.wrapper_log.display());
-        s += &fs::read_to_string(&self.wrapper_log).unwrap_or_default();
-        let log = fs::read_to_string(&self.log).unwrap_or_default();
-        let notable: Vec<&str> =
-            log.lines().filter(|l| l.contains("level=warning") || l.contains("level=error")).collect();
-        s += &format!("--- containerd warnings and errors ({}):\n", self.log.display());
-        for l in &notable[notable.len().saturating_sub(30)..] {
-            s += l;
-            s += "\n";
-        }
-        let bundles = self.state.join("io.containerd.runtime.v2.task").join(&self.ns);
-        for e in fs::read_dir(&bundles).into_iter().flatten().flatten() {
-            let j = e.path().join("log.json");
-            if let Ok(t) = fs::read_to_string(&j) {
-                s += &format!("--- {}:\n{t}", j.display());
-            }
-        }
-        s
-    }
-
-    fn wait_until(&self, what: &str, secs: u64, mut cond: impl FnMut(&Containerd) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        while !cond(self) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}\n{}", self.diag());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Containerd {
-    /// Cleanup that cannot be forgotten, after a failure too; never panics.
-    fn drop(&mut self) {
-        let short = Duration::from_secs(10);
-        // Tasks and containers a failed test left: through containerd, so the shims
-        // unmount the rootfs, remove the container cgroups and exit.
-        if self.daemon.is_some() {
-            let ls = |what: &str| {
-                self.try_ctr(&[what, "ls", "-q"], short)
-                    .map(|r| r.stdout.lines().map(str::to_string).collect::<Vec<_>>())
-                    .unwrap_or_default()
-            };
-            for id in ls("task") {
-                let _ = self.try_ctr(&["task", "resume", &id], short);
-                let _ = self.try_ctr(&["task", "kill", "-a", "-s", "SIGKILL", &id], short);
-                let _ = self.try_ctr(&["task", "delete", "-f", &id], short);
-            }
-            for id in ls("container") {
-                let _ = self.try_ctr(&["container", "delete", &id], short);
-            }
-        }
-        // The daemon: SIGTERM by pid, then SIGKILL.
-        if let Some(mut d) = self.daemon.take() {
-            unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + short;
-            while d.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = d.kill();
-            let _ = d.wait();
-        }
-        // Shims and runtime processes of this daemon still alive (their command lines name
-        // our temp dir), and container processes still in our cgroups.
-        let dir = self.dir().display().to_string();
-        let mut pids: Vec<i32> =
-            processes().into_iter().filter(|(_, cmd)| cmd.contains(&dir)).map(|(p, _)| p).collect();
-        for d in self.cg.dirs() {
-            pids.extend(procs_below(&d));
-        }
-        for d in self.cg.dirs() {
-            // Thaw first: a frozen process does not die.
-            for sub in fs::read_dir(&d).into_iter().flatten().flatten() {
-                let _ = fs::write(sub.path().join("freezer.state"), "THAWED");
-                let _ = fs::write(sub.path().join("cgroup.freeze"), "0");
-            }
-        }
-        for &p in &pids {
-            unsafe { libc::kill(p, libc::SIGKILL) };
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while pids.iter().any(|&p| proc_state(p).is_some_and(|s| s != 'Z')) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Container cgroups a killed shim could not remove: the TestCgroup removes them
-        // (its direct children), and reports them when the test did not fail already.
-        // Shim sockets of killed shims:
-        for id in self.ids.borrow().iter() {
-            let _ = fs::remove_file(self.shim_socket(id));
-        }
-        // The shims' socket dir, if the test made it (rmdir: only when empty).
-        let sockets = Path::new(SHIM_SOCKETS);
-        for (dir, existed) in [sockets, sockets.parent().unwrap()].into_iter().zip(self.run_dirs_before) {
-            if !existed {
-                let _ = fs::remove_dir(dir);
-            }
-        }
-        // Mounts left under the temp dir (a shim's rootfs), deepest first.
-        let mut mounts = mounts_under(self.dir());
-        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in mounts {
-            if let Ok(c) = std::ffi::CString::new(m) {
-                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-            }
-        }
     }
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-/// Runs `cmd` to its end, stdout and stderr to files (nothing can hold a pipe open), within
-/// `timeout` (then the command is killed by pid and an error returned).
-fn run_with_timeout(mut cmd: Command, dir: &Path, timeout: Duration) -> Result<Run, String> {
-    let (out, err) = (dir.join(unique("out")), dir.join(unique("err")));
-    cmd.stdin(Stdio::null())
-        .stdout(fs::File::create(&out).map_err(|e| e.to_string())?)
-        .stderr(fs::File::create(&err).map_err(|e| e.to_string())?);
-    let mut child = cmd.spawn().map_err(|e| format!("spawning {cmd:?}: {e}"))?;
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    let read = |p: &Path| {
-        let s = fs::read_to_string(p).unwrap_or_default();
-        let _ = fs::remove_file(p);
-        s
-    };
-    let (stdout, stderr) = (read(&out), read(&err));
-    match status {
-        Some(s) => Ok(Run { code: s.code().unwrap_or(-1), stdout, stderr }),
-        None => Err(format!("timed out after {timeout:?}\nstdout: {stdout}\nstderr: {stderr}")),
-    }
-}
-
-fn ok(mut cmd: Command, what: &str) {
-    let o = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(o.status.success(), "{what}: {}", String::from_utf8_lossy(&o.stderr));
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sha256sum (coreutils)");
-    child.stdin.take().unwrap().write_all(data).unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
-}
-
 /// Moves `file` into the blob store under its digest; returns its OCI descriptor.
 fn add_blob(blobs: &Path, file: &Path, media_type: &str) -> Value {
-    let out = Command::new("sha256sum").arg(file).output().expect("sha256sum (coreutils)");
-    let digest = String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string();
+    let digest = sha256_file(file);
     let size = fs::metadata(file).unwrap().len();
     fs::rename(file, blobs.join(&digest)).unwrap();
     json!({"mediaType": media_type, "digest": format!("sha256:{digest}"), "size": size})
@@ -649,62 +232,6 @@ fn add_json_blob(blobs: &Path, value: &Value, media_type: &str) -> Value {
     let tmp = blobs.join("new.json");
     fs::write(&tmp, serde_json::to_vec(value).unwrap()).unwrap();
     add_blob(blobs, &tmp, media_type)
-}
-
-/// Every cgroup directory on the host, in every hierarchy (v1, named, unified).
-fn cgroup_dirs() -> BTreeSet<PathBuf> {
-    let mut out = BTreeSet::new();
-    let mut stack = vec![PathBuf::from("/sys/fs/cgroup")];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                out.insert(e.path());
-                stack.push(e.path());
-            }
-        }
-    }
-    out
-}
-
-/// Pids in `dir`'s cgroup.procs and in those of its descendants.
-fn procs_below(dir: &Path) -> Vec<i32> {
-    let mut pids: Vec<i32> = fs::read_to_string(dir.join("cgroup.procs"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect();
-    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            pids.extend(procs_below(&e.path()));
-        }
-    }
-    pids
-}
-
-/// (pid, command line joined by spaces) of every live process.
-fn processes() -> Vec<(i32, String)> {
-    fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| {
-            let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
-            (!cmd.is_empty()).then_some((pid, cmd))
-        })
-        .collect()
-}
-
-/// The state letter of a process (R, S, Z...), None when it is gone.
-fn proc_state(pid: i32) -> Option<char> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(") ")?.1.chars().next()
-}
-
-fn ppid(pid: i32) -> Option<i32> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("PPid:")).and_then(|v| v.trim().parse().ok())
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {
@@ -836,32 +363,13 @@ fn detached_task_kill_and_delete() {
     let pid = c.run_detached("k1", &["sh", "-c", script]);
 
     let opts = c.runc_options("k1");
-    assert_eq!(opts.binary_name, c.wrapper.to_str().unwrap(), "BinaryName: {opts:?}");
-    assert_eq!(opts.root, c.runc_root.to_str().unwrap(), "Root: {opts:?}");
+    assert_eq!(opts.binary_name, c.wrapper.path.to_str().unwrap(), "BinaryName: {opts:?}");
+    assert_eq!(opts.root, c.own.runc_root.to_str().unwrap(), "Root: {opts:?}");
     assert_eq!(opts.shim_cgroup, "", "ShimCgroup must stay empty (the shim stays in the test's cgroup)");
 
     // The container in <test cgroup>/<TestCgroup>/k1 in every hierarchy; the shim (its
-    // parent: the shim is a subreaper) and containerd in the test's own cgroup.
-    for d in c.cg.dirs() {
-        let procs = fs::read_to_string(d.join("k1/cgroup.procs")).unwrap_or_default();
-        assert!(
-            procs.lines().any(|l| l == pid.to_string()),
-            "pid {pid} not in {}/k1: {procs:?}",
-            d.display()
-        );
-    }
-    let shim = ppid(pid).unwrap();
-    let shim_cmd = fs::read_to_string(format!("/proc/{shim}/cmdline")).unwrap().replace('\0', " ");
-    assert!(shim_cmd.contains("containerd-shim-runc-v2"), "the init's parent is not the shim: {shim_cmd}");
-    assert_eq!(c.shim_pids(), vec![shim], "one shim for one container");
-    let own = fs::read_to_string("/proc/self/cgroup").unwrap();
-    assert_eq!(
-        fs::read_to_string(format!("/proc/{shim}/cgroup")).unwrap(),
-        own,
-        "the shim left the test's cgroup"
-    );
-    let stray = c.stray_cgroups(true);
-    assert!(stray.is_empty(), "cgroups made outside the test's cgroup: {stray:?}");
+    // parent: the shim is a subreaper) in the test's own cgroup (containerd's: at the end).
+    c.assert_placed("k1", pid);
 
     let ps = c.ctr_ok(&["task", "ps", "k1"]);
     assert!(
@@ -884,7 +392,7 @@ fn detached_task_kill_and_delete() {
     assert!(r.stderr.contains("exit code 137"), "task delete: {} {}\n{}", r.stdout, r.stderr, c.diag());
     c.ctr_ok(&["container", "delete", "k2"]);
 
-    let calls = c.runtime_calls();
+    let calls = c.wrapper.calls();
     assert!(calls.iter().any(|(s, a)| s == "kill" && a.ends_with(&["k1".into(), "15".into()])), "{calls:?}");
     assert!(
         calls.iter().any(|(s, a)| s == "kill" && a.contains(&"--all".into()) && a.contains(&"k2".into())),
@@ -898,21 +406,8 @@ fn detached_task_kill_and_delete() {
 fn pause_and_resume() {
     let c = Containerd::start(Wiring::BinaryName);
     c.run_detached("p1", &["sleep", "100"]);
-    let freezer: Vec<PathBuf> =
-        c.cg.dirs()
-            .into_iter()
-            .map(|d| d.join("p1"))
-            .filter(|d| d.join("freezer.state").exists() || d.join("cgroup.freeze").exists())
-            .collect();
-    assert_eq!(freezer.len(), 1, "the container has no freezer cgroup below the test's: {:?}", c.cg.dirs());
-    let frozen = || {
-        let f = &freezer[0];
-        fs::read_to_string(f.join("freezer.state"))
-            .or_else(|_| fs::read_to_string(f.join("cgroup.freeze")))
-            .unwrap_or_default()
-            .trim()
-            .to_string()
-    };
+    let freezer = Freezer::of(&c.cg, "p1");
+    let frozen = || freezer.state();
 
     c.ctr_ok(&["task", "pause", "p1"]);
     c.wait_status("p1", "PAUSED");
@@ -931,7 +426,7 @@ fn pause_and_resume() {
 fn exec_in_a_running_task() {
     let c = Containerd::start(Wiring::BinaryName);
     c.run_detached("e1", &["sleep", "100"]);
-    let fifo = c.fifo.display().to_string();
+    let fifo = c.own.fifo.display().to_string();
     let script = "echo exec-ok; cat /proc/1/comm; exit 5";
     let r = c.ctr(&["task", "exec", "--exec-id", "x1", "--fifo-dir", &fifo, "e1", "sh", "-c", script]);
     assert!(
@@ -1036,11 +531,11 @@ fn dead_shim_cleanup_delete_force_of_a_gone_container_succeeds() {
     let r = c.run("gone", &["true"]);
     assert_eq!(r.code, 0, "stderr: {}\n{}", r.stderr, c.diag());
     c.wait_until("containerd's cleanup to call `delete --force`", 10, |c| {
-        c.runtime_calls().iter().any(|(s, a)| s == "delete" && a.contains(&"--force".into()))
+        c.wrapper.calls().iter().any(|(s, a)| s == "delete" && a.contains(&"--force".into()))
     });
     c.wait_until("the shims to exit", 10, |c| c.shim_pids().is_empty());
     std::thread::sleep(Duration::from_millis(500));
-    let log = fs::read_to_string(&c.log).unwrap_or_default();
+    let log = fs::read_to_string(&c.daemons[0].log).unwrap_or_default();
     let warning =
         log.lines().find(|l| l.contains("failed to remove runc container") && l.contains("rocker-runtime:"));
     assert!(

@@ -3,9 +3,9 @@
 //! container with `docker run --runtime rocker`. Needs `tests/clients/docker/setup.sh` (as
 //! root); see `tests/clients/docker/docker.md`.
 //!
-//! Each test starts a PRIVATE dockerd and a private containerd for it (containerd as in
-//! client_containerd.rs: its own config, root, state and sockets in a temp dir; dockerd gets
-//! `--containerd`, so it never uses or starts a system containerd). dockerd has its own
+//! Each test starts a PRIVATE dockerd and a private containerd for it (the one of
+//! client_containerd.rs, `clients/containerd.rs`: its own config, root, state and sockets in
+//! a temp dir; dockerd gets `--containerd`, so it never uses or starts a system containerd). dockerd has its own
 //! --data-root, --exec-root, --pidfile, unix socket and config file (so /etc/docker is not
 //! read or written), no iptables, no ip forwarding, no bridge (`--bridge=none`; containers
 //! run with `--network none`), overlay2, the cgroupfs driver and a RELATIVE `--cgroup-parent`
@@ -20,30 +20,25 @@
 //! mounts under the temp dir, cgroups outside the test's own, paths docker made on the host.
 //! A `Drop` guard cleans up after a failure too, without asserting.
 
-use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use rocker_test_support::*;
+use clients::containerd::{Daemon, Fixture, Leftovers, Setup};
+use clients::{busybox_layer, image_config, rlimit, run_checked, sha256_file, wait_until, Cli, Freezer};
+use rocker_test_support::Run;
 use serde_json::{json, Value};
 
-const RUNTIME: &str = env!("CARGO_BIN_EXE_rocker-runtime");
+mod clients;
+
 /// The name dockerd knows rocker-runtime by (`--add-runtime rocker=WRAPPER`).
 const RUNTIME_NAME: &str = "rocker";
 const IMAGE: &str = "rocker-busybox:test";
+const SETUP: &str = "tests/clients/docker/setup.sh";
 /// Where setup.sh unpacks Debian's docker.io (`dpkg-deb -x`), unless ROCKER_DOCKER_DIR says.
 const DOCKER_DIR: &str = "/var/cache/rocker-docker";
-/// containerd 1.6 puts every shim's socket here, whatever its state dir (compiled in).
-const SHIM_SOCKETS: &str = "/run/containerd/s";
-/// dockerd 20.10 always makes this (the v1 plugin socket dir, compiled in); removed at the
-/// end when the test made it and it is empty.
-const DOCKER_PLUGINS: &str = "/run/docker/plugins";
 /// Docker's default paths on the host: none may appear because of these tests.
 const GLOBAL_PATHS: &[&str] = &[
     "/var/lib/docker",
@@ -52,48 +47,23 @@ const GLOBAL_PATHS: &[&str] = &[
     "/run/docker.pid",
     "/run/containerd/containerd.sock",
 ];
+/// dockerd 20.10 always makes /run/docker/plugins (the v1 plugin socket dir, compiled in);
+/// removed at the end when the test made it and it is empty.
+const RUN_DIRS: &[&str] = &["/run/docker/plugins", "/run/docker"];
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The tests compare /sys/fs/cgroup, /proc and /run before and after: one at a time in this
-/// process, whatever --test-threads says.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// The binaries: Debian's containerd package (`dpkg -L containerd`) and the docker.io
-/// package unpacked by setup.sh.
-struct Binaries {
-    containerd: PathBuf,
-    shim: PathBuf,
-    dockerd: PathBuf,
-    docker: PathBuf,
-}
-
-fn binaries() -> Binaries {
-    let out = Command::new("dpkg").args(["-L", "containerd"]).output();
-    let listing = match out {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
-        _ => {
-            panic!("Debian's containerd package is not installed: run tests/clients/docker/setup.sh as root")
-        }
-    };
-    let find = |name: &str| {
-        listing
-            .lines()
-            .map(PathBuf::from)
-            .find(|p| p.file_name().is_some_and(|f| f == name) && p.is_file())
-            .unwrap_or_else(|| {
-                panic!("the containerd package has no {name}: run tests/clients/docker/setup.sh")
-            })
-    };
+/// dockerd and the docker CLI of the docker.io package unpacked by setup.sh.
+fn docker_binaries() -> (PathBuf, PathBuf) {
     let root = docker_root();
     let (dockerd, docker) = (root.join("usr/sbin/dockerd"), root.join("usr/bin/docker"));
     for b in [&dockerd, &docker] {
         assert!(
             b.is_file(),
-            "{} is missing: run tests/clients/docker/setup.sh as root (it unpacks Debian's docker.io there)",
+            "{} is missing: run {SETUP} as root (it unpacks Debian's docker.io there)",
             b.display()
         );
     }
-    Binaries { containerd: find("containerd"), shim: find("containerd-shim-runc-v2"), dockerd, docker }
+    (dockerd, docker)
 }
 
 /// The unpacked docker.io package (its usr/sbin/dockerd, usr/bin/docker).
@@ -101,245 +71,101 @@ fn docker_root() -> PathBuf {
     PathBuf::from(std::env::var("ROCKER_DOCKER_DIR").unwrap_or_else(|_| DOCKER_DIR.into())).join("root")
 }
 
-/// A private dockerd + containerd and everything a test made with them. Field order is drop
-/// order: the cgroup parent is checked after the daemons stopped, the temp dir removed last.
-struct Docker {
-    docker_bin: PathBuf,
-    sock: PathBuf,
-    containerd_sock: PathBuf,
-    containerd_state: PathBuf,
-    exec_root: PathBuf,
-    dockerd_log: PathBuf,
-    containerd_log: PathBuf,
-    wrapper: PathBuf,
-    wrapper_log: PathBuf,
-    /// Copies of the bundles' config.json, one per container id (made by the wrapper).
-    configs: PathBuf,
-    cids: PathBuf,
-    dockerd: Option<Child>,
-    containerd: Option<Child>,
-    /// Full ids of the containers this test made.
-    ids: RefCell<BTreeSet<String>>,
-    /// Those of them whose `create` was meant to fail (no `start` expected).
-    failed_creates: RefCell<BTreeSet<String>>,
-    cgroups_before: BTreeSet<PathBuf>,
-    /// [/run/containerd/s, /run/containerd, /run/docker/plugins, /run/docker] as the test
-    /// found them (absent: removed at the end when empty).
-    run_dirs_before: [bool; 4],
-    globals_before: Vec<bool>,
-    cg: TestCgroup,
-    tmp: TempDir,
-    _serial: MutexGuard<'static, ()>,
-}
+/// A private dockerd on a private containerd, driven by the docker CLI: the shared
+/// `Fixture` (the daemons, the wrapper, the cgroup parent, the temp dir, the checks at the
+/// end and the cleanup after a failure) and dockerd's own dirs.
+type Docker = Fixture<Dockerd>;
 
-fn run_dirs() -> [&'static Path; 4] {
-    let s = Path::new(SHIM_SOCKETS);
-    let p = Path::new(DOCKER_PLUGINS);
-    [s, s.parent().unwrap(), p, p.parent().unwrap()]
+struct Dockerd {
+    /// `dockerd --exec-root`.
+    exec_root: PathBuf,
+    /// The cidfiles of `docker run`.
+    cids: PathBuf,
 }
 
 impl Docker {
     fn start() -> Docker {
-        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let bins = binaries();
-        let tmp = TempDir::new("docker");
-        let dir = tmp.path().to_path_buf();
-        let (wrapper, wrapper_log, configs) =
-            (dir.join("rocker-runtime-wrapper"), dir.join("runtime-calls.log"), dir.join("configs"));
-        fs::create_dir(&configs).unwrap();
-        // Logs its argv; on `create` keeps a copy of the bundle's config.json (the bundle is
-        // removed with the container), named after the container id (the last argument).
-        fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\n# rocker-runtime as dockerd's runtime `{RUNTIME_NAME}`: logs its argv, keeps config.json\n\
-                 printf '%s\\n' \"$*\" >> '{log}'\n\
-                 bundle=; prev=; id=\n\
-                 for a in \"$@\"; do [ \"$prev\" = --bundle ] && bundle=$a; prev=$a; id=$a; done\n\
-                 if [ -n \"$bundle\" ] && [ -f \"$bundle/config.json\" ]; then cp \"$bundle/config.json\" '{configs}'/\"$id.json\"; fi\n\
-                 exec '{rt}' \"$@\"\n",
-                log = wrapper_log.display(),
-                configs = configs.display(),
-                rt = RUNTIME
-            ),
-        )
-        .unwrap();
-        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
-        fs::write(&wrapper_log, "").unwrap();
-        let cids = dir.join("cids");
-        fs::create_dir(&cids).unwrap();
-
-        let cgroups_before = cgroup_dirs();
-        let run_dirs_before = run_dirs().map(Path::exists);
-        let globals_before = GLOBAL_PATHS.iter().map(|p| Path::new(p).exists()).collect();
-
-        // ---- containerd, private ----
-        let (containerd_sock, containerd_state) = (dir.join("containerd.sock"), dir.join("containerd-state"));
-        let containerd_config = dir.join("containerd.toml");
-        let containerd_log = dir.join("containerd.log");
-        let toml = format!(
-            r#"version = 2
-root = "{root}"
-state = "{state}"
-# No CRI, no snapshotters that cannot work here. (The v1 runtime must stay: the tasks
-# service of 1.6 will not load without it.)
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.zfs",
-]
-# The daemon stays in the test's cgroup (no [cgroup] path).
-[grpc]
-  address = "{sock}"
-[ttrpc]
-  address = "{sock}.ttrpc"
-[debug]
-  level = "debug"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{opt}"
-"#,
-            root = dir.join("containerd-root").display(),
-            state = containerd_state.display(),
-            sock = containerd_sock.display(),
-            opt = dir.join("opt").display(),
+        let (dockerd, docker) = docker_binaries();
+        let own = |dir: &Path| Dockerd { exec_root: dir.join("exec"), cids: dir.join("cids") };
+        let mut d = Fixture::new(
+            Setup {
+                name: "docker",
+                script: SETUP,
+                // dockerd's containerd namespace.
+                ns: Some("moby"),
+                runc_on_path: false,
+                host_paths: GLOBAL_PATHS,
+                run_dirs: RUN_DIRS,
+                names: |s, ids| s.contains("docker") || ids.iter().any(|id| s.contains(&id[..12])),
+                leftovers: &[Leftovers {
+                    list: &["ps", "--all", "--quiet", "--no-trunc"],
+                    remove: &[&["unpause"], &["rm", "--force"]],
+                }],
+            },
+            own,
         );
-        fs::write(&containerd_config, toml).unwrap();
-        // PATH: the package's shim first, then the usual dirs (the host's runc is there too:
-        // a lost BinaryName would fall back to it, and be caught by the wrapper-log checks).
-        let std_path = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
-        let mut path = vec![bins.shim.parent().unwrap().to_path_buf()];
-        path.extend(std_path.map(PathBuf::from));
-        let log_file = fs::File::create(&containerd_log).unwrap();
-        let containerd = Command::new(&bins.containerd)
-            .arg("--config")
-            .arg(&containerd_config)
-            .env("PATH", std::env::join_paths(&path).unwrap())
-            // The shim writes exec process specs to its TMPDIR.
-            .env("TMPDIR", &dir)
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .spawn()
-            .expect("starting containerd");
+        let dir = d.dir().to_path_buf();
+        fs::create_dir(&d.own.cids).unwrap();
 
-        // ---- dockerd, private ----
-        let (sock, exec_root, dockerd_log) =
-            (dir.join("docker.sock"), dir.join("exec"), dir.join("dockerd.log"));
+        let sock = dir.join("docker.sock");
         // The config file replaces /etc/docker/daemon.json; the trust key (which dockerd 20.10
         // otherwise keeps in /etc/docker/key.json) has only a config-file spelling.
         let daemon_json = dir.join("daemon.json");
         fs::write(&daemon_json, json!({"deprecated-key-path": dir.join("key.json")}).to_string()).unwrap();
-        let mut dpath = vec![docker_root().join("usr/sbin"), docker_root().join("usr/bin")];
-        dpath.extend(std_path.map(PathBuf::from));
-        let cg = TestCgroup::new();
-        let log_file = fs::File::create(&dockerd_log).unwrap();
-        let mut cmd = Command::new(&bins.dockerd);
+        let mut path = vec![docker_root().join("usr/sbin"), docker_root().join("usr/bin")];
+        path.extend(clients::STD_PATH.map(PathBuf::from));
+        let mut cmd = Command::new(dockerd);
         cmd.arg("--config-file").arg(&daemon_json);
         cmd.arg("--data-root").arg(dir.join("data"));
-        cmd.arg("--exec-root").arg(&exec_root);
+        cmd.arg("--exec-root").arg(&d.own.exec_root);
         cmd.arg("--pidfile").arg(dir.join("dockerd.pid"));
         cmd.arg("--host").arg(format!("unix://{}", sock.display()));
-        cmd.arg("--containerd").arg(&containerd_sock);
+        cmd.arg("--containerd").arg(&d.sock);
         cmd.args(["--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false"]);
         cmd.args(["--bridge=none", "--userland-proxy=false", "--oom-score-adjust=0"]);
         cmd.args(["--storage-driver", "overlay2"]);
-        cmd.arg("--add-runtime").arg(format!("{RUNTIME_NAME}={}", wrapper.display()));
+        cmd.arg("--add-runtime").arg(format!("{RUNTIME_NAME}={}", d.wrapper.path.display()));
         cmd.args(["--exec-opt", "native.cgroupdriver=cgroupfs"]);
-        cmd.arg("--cgroup-parent").arg(&cg.name);
+        cmd.arg("--cgroup-parent").arg(&d.cg.name);
         cmd.args(["--log-level", "debug"]);
-        cmd.env("PATH", std::env::join_paths(&dpath).unwrap())
-            .env("TMPDIR", &dir)
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file);
+        cmd.env("PATH", std::env::join_paths(&path).unwrap()).env("TMPDIR", &dir);
 
-        let mut d = Docker {
-            docker_bin: bins.docker,
-            sock,
-            containerd_sock,
-            containerd_state,
-            exec_root,
-            dockerd_log,
-            containerd_log,
-            wrapper,
-            wrapper_log,
-            configs,
-            cids,
-            dockerd: None,
-            containerd: Some(containerd),
-            ids: RefCell::new(BTreeSet::new()),
-            failed_creates: RefCell::new(BTreeSet::new()),
-            cgroups_before,
-            run_dirs_before,
-            globals_before,
-            cg,
-            tmp,
-            _serial: serial,
-        };
-        d.wait_until("containerd to serve its socket", 20, |d| {
-            assert!(alive(d.containerd.as_ref()), "containerd exited at start:\n{}", d.diag());
-            d.containerd_sock.exists()
-        });
-        d.dockerd = Some(cmd.spawn().expect("starting dockerd"));
-        d.wait_until("dockerd to serve its socket", 30, |d| {
-            assert!(alive(d.dockerd.as_ref()), "dockerd exited at start:\n{}", d.diag());
-            d.try_docker(&["version", "--format", "{{.Server.Version}}"], Duration::from_secs(5))
-                .is_ok_and(|r| r.code == 0)
-        });
+        // The CLI's own config (~/.docker) stays in the temp dir too.
+        let docker = Cli::new(docker, &dir, TIMEOUT)
+            .args(["--host".to_string(), format!("unix://{}", sock.display())])
+            .env("DOCKER_CONFIG", Some(dir.join("cli")))
+            .env("DOCKER_HOST", None::<&str>)
+            .env("DOCKER_CONTEXT", None::<&str>);
+        d.set_client(docker);
+        d.daemons.push(Daemon::spawn("dockerd", cmd, dir.join("dockerd.log"), Duration::from_secs(30)));
+        d.wait_for_client("dockerd to serve its socket", 30, &["version", "--format", "{{.Server.Version}}"]);
         let info = d.docker_ok(&["info", "--format", "{{json .}}"]);
         let info: Value = serde_json::from_str(&info.stdout).expect("docker info --format json");
         assert_eq!(
             info["Runtimes"][RUNTIME_NAME]["path"],
-            d.wrapper.to_str().unwrap(),
+            d.wrapper.path.to_str().unwrap(),
             "dockerd does not list the runtime `{RUNTIME_NAME}` as the wrapper: {info:#}"
         );
         assert_eq!(info["CgroupDriver"], "cgroupfs", "{info:#}");
-        assert_eq!(info["DockerRootDir"], d.dir().join("data").to_str().unwrap(), "{info:#}");
+        assert_eq!(info["DockerRootDir"], dir.join("data").to_str().unwrap(), "{info:#}");
         d.load_image();
         d
     }
 
-    fn dir(&self) -> &Path {
-        self.tmp.path()
-    }
-
     // ---- the docker CLI ----------------------------------------------------------------------
 
-    fn try_docker(&self, args: &[&str], timeout: Duration) -> Result<Run, String> {
-        let mut cmd = Command::new(&self.docker_bin);
-        cmd.arg("--host").arg(format!("unix://{}", self.sock.display())).args(args);
-        // The CLI's own config (~/.docker) stays in the temp dir too.
-        cmd.env("DOCKER_CONFIG", self.dir().join("cli"))
-            .env_remove("DOCKER_HOST")
-            .env_remove("DOCKER_CONTEXT");
-        run_with_timeout(cmd, self.dir(), timeout)
-    }
-
     fn docker(&self, args: &[&str]) -> Run {
-        self.try_docker(args, TIMEOUT)
-            .unwrap_or_else(|e| panic!("docker {}: {e}\n{}", args.join(" "), self.diag()))
+        self.cli(args)
     }
 
     fn docker_ok(&self, args: &[&str]) -> Run {
-        let r = self.docker(args);
-        assert_eq!(
-            r.code,
-            0,
-            "docker {} failed:\nstdout: {}\nstderr: {}\n{}",
-            args.join(" "),
-            r.stdout,
-            r.stderr,
-            self.diag()
-        );
-        r
+        self.cli_ok(args)
     }
 
     /// `docker run --runtime rocker --network none --name NAME --cidfile F MODE... IMAGE CMD`;
     /// returns the run and the container's full id (from the cidfile, written at create).
     fn run(&self, name: &str, opts: &[&str], cmd: &[&str]) -> (Run, String) {
-        let cidfile = self.cids.join(name);
+        let cidfile = self.own.cids.join(name);
         let mut a: Vec<String> = vec!["run".into(), "--runtime".into(), RUNTIME_NAME.into()];
         a.extend(["--network".into(), "none".into(), "--name".into(), name.into()]);
         a.extend(["--cidfile".into(), cidfile.display().to_string()]);
@@ -397,16 +223,13 @@ disabled_plugins = [
     }
 
     fn wait_status(&self, name: &str, want: &str) {
-        self.wait_until(&format!("container {name} to be {want}"), 20, |d| d.state(name)["Status"] == want);
+        let what = format!("container {name} to be {want}");
+        wait_until(&what, 20, || self.state(name)["Status"] == want, || self.diag());
     }
 
     /// The config.json rocker-runtime got for container `id` (the wrapper's copy).
     fn config(&self, id: &str) -> Value {
-        let p = self.configs.join(format!("{id}.json"));
-        let text = fs::read_to_string(&p).unwrap_or_else(|e| {
-            panic!("no copy of the bundle's config.json ({}): {e}\n{}", p.display(), self.diag())
-        });
-        serde_json::from_str(&text).expect("config.json is JSON")
+        self.wrapper.config(id).unwrap_or_else(|e| panic!("{e}\n{}", self.diag()))
     }
 
     // ---- the image ---------------------------------------------------------------------------
@@ -416,32 +239,13 @@ disabled_plugins = [
     fn load_image(&self) {
         let dir = self.dir().join("image");
         fs::create_dir_all(&dir).unwrap();
-        let rootfs = Rootfs::new();
         let layer = self.dir().join("layer.tar");
-        let mut tar = Command::new("tar");
-        tar.args(["--numeric-owner", "--owner=0", "--group=0", "-C"]).arg(rootfs.path());
-        tar.arg("-cf").arg(&layer).args(["bin", "etc", "tmp", "root"]);
-        ok(tar, "tar of the busybox layer");
+        busybox_layer(&layer);
         let layer_digest = sha256_file(&layer);
         fs::create_dir(dir.join(&layer_digest)).unwrap();
         fs::rename(&layer, dir.join(&layer_digest).join("layer.tar")).unwrap();
-        let arch = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            a => a,
-        };
-        let config = json!({
-            "architecture": arch,
-            "os": "linux",
-            "config": {
-                "Cmd": ["sh"],
-                "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                "WorkingDir": "/",
-            },
-            "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_digest}")]},
-        });
         let config_path = dir.join("config.json");
-        fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+        fs::write(&config_path, serde_json::to_vec(&image_config(&layer_digest)).unwrap()).unwrap();
         let config_digest = sha256_file(&config_path);
         fs::rename(&config_path, dir.join(format!("{config_digest}.json"))).unwrap();
         let manifest = json!([{
@@ -453,399 +257,10 @@ disabled_plugins = [
         let archive = self.dir().join("image.tar");
         let mut tar = Command::new("tar");
         tar.arg("-C").arg(&dir).arg("-cf").arg(&archive).arg(".");
-        ok(tar, "tar of the docker-archive");
+        run_checked(tar, "tar of the docker-archive");
         let r = self.docker_ok(&["load", "--input", archive.to_str().unwrap()]);
         assert!(r.stdout.contains(&format!("Loaded image: {IMAGE}")), "docker load: {}", r.stdout);
     }
-
-    // ---- what was called, and what was left -------------------------------------------------------
-
-    /// The runtime subcommands the wrapper saw: (subcommand, the remaining arguments).
-    fn runtime_calls(&self) -> Vec<(String, Vec<String>)> {
-        let log = fs::read_to_string(&self.wrapper_log).unwrap_or_default();
-        log.lines()
-            .filter_map(|line| {
-                let mut toks = line.split_whitespace().map(str::to_string);
-                while let Some(t) = toks.next() {
-                    if matches!(t.as_str(), "--root" | "--log" | "--log-format" | "--criu" | "--rootless") {
-                        toks.next();
-                    } else if !t.starts_with('-') {
-                        return Some((t, toks.collect()));
-                    }
-                }
-                None
-            })
-            .collect()
-    }
-
-    fn assert_runtime_called(&self, id: &str, subcommands: &[&str]) {
-        let calls = self.runtime_calls();
-        for sub in subcommands {
-            assert!(
-                calls.iter().any(|(s, rest)| s == sub && rest.iter().any(|a| a == id)),
-                "rocker-runtime was not called for `{sub}` of container {id}; was runc used instead?\n{}",
-                self.diag()
-            );
-        }
-    }
-
-    /// Live shims of our containerd (their command line names its socket).
-    fn shim_pids(&self) -> Vec<i32> {
-        let sock = self.containerd_sock.display().to_string();
-        processes()
-            .into_iter()
-            .filter(|(_, cmd)| cmd.contains("containerd-shim") && cmd.contains(&sock))
-            .map(|(pid, _)| pid)
-            .collect()
-    }
-
-    /// dockerd's containerd namespace is "moby": the shim socket's name is
-    /// sha256(address/moby/id).
-    fn shim_socket(&self, id: &str) -> PathBuf {
-        let key = format!("{}/moby/{}", self.containerd_sock.display(), id);
-        Path::new(SHIM_SOCKETS).join(sha256_hex(key.as_bytes()))
-    }
-
-    /// New cgroup directories (anywhere under /sys/fs/cgroup, every hierarchy) that are this
-    /// test's doing and outside its cgroup parent: named after docker, moby, containerd, a
-    /// shim, one of its containers, or its cgroup parent (a relative path resolved from the
-    /// wrong place). With `running`, the containers' own cgroups below the parent are expected.
-    fn stray_cgroups(&self, running: bool) -> Vec<PathBuf> {
-        let ids = self.ids.borrow();
-        let ours = self.cg.dirs();
-        cgroup_dirs()
-            .difference(&self.cgroups_before)
-            .filter(|p| !ours.iter().any(|d| p == &d))
-            .filter(|p| !(running && ours.iter().any(|d| p.starts_with(d))))
-            .filter(|p| {
-                p.components().any(|c| {
-                    let s = c.as_os_str().to_string_lossy();
-                    s.contains("docker")
-                        || s == "moby"
-                        || s.contains("containerd")
-                        || s.contains("shim")
-                        || s == self.cg.name.as_str()
-                        || ids.iter().any(|id| s.contains(&id[..12]))
-                })
-            })
-            .cloned()
-            .collect()
-    }
-
-    /// Stops dockerd (SIGTERM: it stops its containers and unmounts its data root), then
-    /// containerd. Returns how each ended.
-    fn stop_daemons(&mut self) -> Vec<String> {
-        let mut how = Vec::new();
-        if let Some(d) = self.dockerd.take() {
-            how.push(format!("dockerd: {}", stop(d, Duration::from_secs(30))));
-        }
-        if let Some(c) = self.containerd.take() {
-            how.push(format!("containerd: {}", stop(c, Duration::from_secs(10))));
-        }
-        how
-    }
-
-    /// The checks every test ends with: no container left, the runtime called for each, the
-    /// daemons stopped cleanly, then no shim, shim socket, mount under the temp dir, stray
-    /// cgroup or host path left. The cgroup parent is checked for leftovers and removed by
-    /// `TestCgroup`, the temp dir by `TempDir`.
-    fn finish(mut self) {
-        let left = self.docker_ok(&["ps", "--all", "--quiet", "--no-trunc"]).stdout;
-        assert!(left.trim().is_empty(), "containers left: {left}\n{}", self.diag());
-        for id in self.ids.borrow().iter() {
-            if self.failed_creates.borrow().contains(id) {
-                self.assert_runtime_called(id, &["create", "delete"]);
-            } else {
-                self.assert_runtime_called(id, &["create", "start", "delete"]);
-            }
-        }
-        // Both daemons still in the test's cgroup.
-        let own = fs::read_to_string("/proc/self/cgroup").unwrap();
-        for (what, child) in [("dockerd", &self.dockerd), ("containerd", &self.containerd)] {
-            let pid = child.as_ref().map(|c| c.id()).unwrap_or(0);
-            assert_eq!(
-                fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default(),
-                own,
-                "{what} moved itself out of the test's cgroup"
-            );
-        }
-        let diag = self.diag();
-        let how = self.stop_daemons();
-        assert!(how.iter().all(|h| h.ends_with("exited after SIGTERM")), "daemons: {how:?}\n{diag}");
-        self.wait_until("the shims to exit", 10, |d| d.shim_pids().is_empty());
-        for id in self.ids.borrow().iter() {
-            let s = self.shim_socket(id);
-            assert!(!s.exists(), "the shim of {id} left its socket {}", s.display());
-        }
-        let mounts = mounts_under(self.dir());
-        assert!(mounts.is_empty(), "mounts left under {}: {mounts:?}\n{diag}", self.dir().display());
-        let stray = self.stray_cgroups(false);
-        assert!(stray.is_empty(), "cgroups made outside the test's own cgroup, or left: {stray:?}");
-        self.remove_run_dirs();
-        for (p, before) in GLOBAL_PATHS.iter().zip(&self.globals_before) {
-            assert!(*before || !Path::new(p).exists(), "{p} appeared on the host");
-        }
-        for (p, before) in run_dirs().iter().zip(self.run_dirs_before) {
-            assert!(before || !p.exists(), "{} left on the host: {:?}", p.display(), list(p));
-        }
-    }
-
-    /// /run/containerd/s, /run/containerd, /run/docker/plugins, /run/docker: removed when the
-    /// test made them and they are empty (rmdir).
-    fn remove_run_dirs(&self) {
-        for (dir, existed) in run_dirs().into_iter().zip(self.run_dirs_before) {
-            if !existed {
-                let _ = fs::remove_dir(dir);
-            }
-        }
-    }
-
-    /// Everything worth reading when something failed.
-    fn diag(&self) -> String {
-        let mut s = String::new();
-        s += &format!("--- rocker-runtime calls ({}):\n", self.wrapper_log.display());
-        s += &fs::read_to_string(&self.wrapper_log).unwrap_or_default();
-        for (what, log) in [("dockerd", &self.dockerd_log), ("containerd", &self.containerd_log)] {
-            let text = fs::read_to_string(log).unwrap_or_default();
-            let notable: Vec<&str> =
-                text.lines().filter(|l| l.contains("level=warning") || l.contains("level=error")).collect();
-            s += &format!("--- {what} warnings and errors ({}):\n", log.display());
-            for l in &notable[notable.len().saturating_sub(25)..] {
-                s += l;
-                s += "\n";
-            }
-        }
-        let bundles = self.containerd_state.join("io.containerd.runtime.v2.task/moby");
-        for e in fs::read_dir(&bundles).into_iter().flatten().flatten() {
-            let j = e.path().join("log.json");
-            if let Ok(t) = fs::read_to_string(&j) {
-                s += &format!("--- {}:\n{t}", j.display());
-            }
-        }
-        s += &format!("--- config.json copies: {}\n", self.configs.display());
-        s
-    }
-
-    fn wait_until(&self, what: &str, secs: u64, mut cond: impl FnMut(&Docker) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        while !cond(self) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}\n{}", self.diag());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Docker {
-    /// Cleanup that cannot be forgotten, after a failure too; never panics.
-    fn drop(&mut self) {
-        let short = Duration::from_secs(15);
-        // Containers a failed test left: through docker, so the shims unmount the rootfs,
-        // remove the container cgroups and exit.
-        if alive(self.dockerd.as_ref()) {
-            let left = self
-                .try_docker(&["ps", "--all", "--quiet"], short)
-                .map(|r| r.stdout.lines().map(str::to_string).collect::<Vec<_>>())
-                .unwrap_or_default();
-            for id in left {
-                let _ = self.try_docker(&["unpause", &id], short);
-                let _ = self.try_docker(&["rm", "--force", &id], short);
-            }
-        }
-        self.stop_daemons();
-        // Shims and runtime processes still alive (their command lines name our temp dir),
-        // and container processes still in our cgroups.
-        let dir = self.dir().display().to_string();
-        let mut pids: Vec<i32> =
-            processes().into_iter().filter(|(_, cmd)| cmd.contains(&dir)).map(|(p, _)| p).collect();
-        for d in self.cg.dirs() {
-            pids.extend(procs_below(&d));
-            // Thaw first: a frozen process does not die.
-            for sub in fs::read_dir(&d).into_iter().flatten().flatten() {
-                let _ = fs::write(sub.path().join("freezer.state"), "THAWED");
-                let _ = fs::write(sub.path().join("cgroup.freeze"), "0");
-            }
-        }
-        for &p in &pids {
-            // SAFETY: kill with a pid we found and a signal number.
-            unsafe { libc::kill(p, libc::SIGKILL) };
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while pids.iter().any(|&p| proc_state(p).is_some_and(|s| s != 'Z')) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Container cgroups a killed shim could not remove: TestCgroup removes them (its
-        // direct children) and reports them when the test did not fail already. Cgroups of
-        // ours made in the wrong place (reported by `finish`): rmdir, deepest first.
-        let mut stray = self.stray_cgroups(false);
-        stray.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-        for p in stray {
-            let _ = fs::remove_dir(p);
-        }
-        for id in self.ids.borrow().iter() {
-            let _ = fs::remove_file(self.shim_socket(id));
-        }
-        self.remove_run_dirs();
-        // Mounts left under the temp dir (the data root's bind mount, overlay rootfs, netns
-        // files), deepest first.
-        let mut mounts = mounts_under(self.dir());
-        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in mounts {
-            if let Ok(c) = std::ffi::CString::new(m) {
-                // SAFETY: umount2 with a NUL-terminated path.
-                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-            }
-        }
-    }
-}
-
-// ---- helpers ---------------------------------------------------------------------------------
-
-fn alive(child: Option<&Child>) -> bool {
-    child.is_some_and(|c| {
-        let pid = c.id() as i32;
-        proc_state(pid).is_some_and(|s| s != 'Z')
-    })
-}
-
-/// SIGTERM by pid, then SIGKILL after `grace`; reaps the child. Says how it ended.
-fn stop(mut child: Child, grace: Duration) -> String {
-    // SAFETY: kill with our child's pid and a signal number.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        if let Ok(Some(s)) = child.try_wait() {
-            return format!("{s}, exited after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let s = child.wait().map(|s| s.to_string()).unwrap_or_default();
-    format!("{s}, killed: did not stop within {grace:?} of SIGTERM")
-}
-
-/// Runs `cmd` to its end, stdout and stderr to files (nothing can hold a pipe open), within
-/// `timeout` (then the command is killed by pid and an error returned).
-fn run_with_timeout(mut cmd: Command, dir: &Path, timeout: Duration) -> Result<Run, String> {
-    let (out, err) = (dir.join(unique("out")), dir.join(unique("err")));
-    cmd.stdin(Stdio::null())
-        .stdout(fs::File::create(&out).map_err(|e| e.to_string())?)
-        .stderr(fs::File::create(&err).map_err(|e| e.to_string())?);
-    let mut child = cmd.spawn().map_err(|e| format!("spawning {cmd:?}: {e}"))?;
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    let read = |p: &Path| {
-        let s = fs::read_to_string(p).unwrap_or_default();
-        let _ = fs::remove_file(p);
-        s
-    };
-    let (stdout, stderr) = (read(&out), read(&err));
-    match status {
-        Some(s) => Ok(Run { code: s.code().unwrap_or(-1), stdout, stderr }),
-        None => Err(format!("timed out after {timeout:?}\nstdout: {stdout}\nstderr: {stderr}")),
-    }
-}
-
-fn ok(mut cmd: Command, what: &str) {
-    let o = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(o.status.success(), "{what}: {}", String::from_utf8_lossy(&o.stderr));
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sha256sum (coreutils)");
-    child.stdin.take().unwrap().write_all(data).unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
-}
-
-fn sha256_file(file: &Path) -> String {
-    let out = Command::new("sha256sum").arg(file).output().expect("sha256sum (coreutils)");
-    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
-}
-
-fn list(dir: &Path) -> Vec<String> {
-    fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect()
-}
-
-/// Every cgroup directory on the host, in every hierarchy (v1, named, unified).
-fn cgroup_dirs() -> BTreeSet<PathBuf> {
-    let mut out = BTreeSet::new();
-    let mut stack = vec![PathBuf::from("/sys/fs/cgroup")];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                out.insert(e.path());
-                stack.push(e.path());
-            }
-        }
-    }
-    out
-}
-
-/// Pids in `dir`'s cgroup.procs and in those of its descendants.
-fn procs_below(dir: &Path) -> Vec<i32> {
-    let mut pids: Vec<i32> = fs::read_to_string(dir.join("cgroup.procs"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect();
-    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            pids.extend(procs_below(&e.path()));
-        }
-    }
-    pids
-}
-
-/// (pid, command line joined by spaces) of every live process.
-fn processes() -> Vec<(i32, String)> {
-    fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| {
-            let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
-            (!cmd.is_empty()).then_some((pid, cmd))
-        })
-        .collect()
-}
-
-/// The state letter of a process (R, S, Z...), None when it is gone.
-fn proc_state(pid: i32) -> Option<char> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(") ")?.1.chars().next()
-}
-
-fn ppid(pid: i32) -> Option<i32> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("PPid:")).and_then(|v| v.trim().parse().ok())
-}
-
-fn rlimit(resource: libc::__rlimit_resource_t) -> (u64, u64) {
-    let mut l = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit fills the struct we pass.
-    assert_eq!(unsafe { libc::getrlimit(resource, &mut l) }, 0);
-    (l.rlim_cur, l.rlim_max)
 }
 
 // ---- the tests ---------------------------------------------------------------------------------
@@ -928,31 +343,13 @@ fn detached_exec_stop_rm() {
 
     // The init in <own cgroup>/<TestCgroup>/<id> in every hierarchy; the shim (its parent:
     // the shim is a subreaper) in the test's own cgroup; nothing made elsewhere.
-    for dir in d.cg.dirs() {
-        let procs = fs::read_to_string(dir.join(&id).join("cgroup.procs")).unwrap_or_default();
-        assert!(
-            procs.lines().any(|l| l == pid.to_string()),
-            "pid {pid} is not in {}/{id}: {procs:?}",
-            dir.display()
-        );
-    }
-    let shim = ppid(pid).unwrap();
-    let shim_cmd = fs::read_to_string(format!("/proc/{shim}/cmdline")).unwrap().replace('\0', " ");
-    assert!(shim_cmd.contains("containerd-shim-runc-v2"), "the init's parent is not the shim: {shim_cmd}");
-    assert_eq!(d.shim_pids(), vec![shim], "one shim for one container");
-    assert_eq!(
-        fs::read_to_string(format!("/proc/{shim}/cgroup")).unwrap(),
-        fs::read_to_string("/proc/self/cgroup").unwrap(),
-        "the shim left the test's cgroup"
-    );
-    let stray = d.stray_cgroups(true);
-    assert!(stray.is_empty(), "cgroups made outside the test's cgroup: {stray:?}");
+    d.assert_placed(&id, pid);
 
     // --network none: a new network namespace (not the host's), only lo. docker learns it
     // from its prestart hook (libnetwork-setkey gets the state JSON with the init's pid) and
     // bind-mounts it at SandboxKey under the exec root.
     let key = d.inspect("det", "{{.NetworkSettings.SandboxKey}}");
-    assert!(Path::new(&key).starts_with(&d.exec_root), "SandboxKey {key} outside the exec root");
+    assert!(Path::new(&key).starts_with(&d.own.exec_root), "SandboxKey {key} outside the exec root");
     let ns = |p: &str| fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
     assert!(
         ns(&key).is_some() && ns(&key) == ns(&format!("/proc/{pid}/ns/net")),
@@ -997,7 +394,7 @@ fn detached_exec_stop_rm() {
         d.diag()
     );
     assert!(
-        d.runtime_calls().iter().any(|(s, a)| s == "ps" && a.contains(&id)),
+        d.wrapper.calls().iter().any(|(s, a)| s == "ps" && a.contains(&id)),
         "docker top did not call `ps`"
     );
     let stats = d.docker_ok(&["stats", "--no-stream", "--format", "{{.PIDs}}", "det"]);
@@ -1015,7 +412,7 @@ fn detached_exec_stop_rm() {
         "docker stop: SIGTERM (rocker-runtime `kill ID 15`) must reach the trap: {state:#}\n{}",
         d.diag()
     );
-    let calls = d.runtime_calls();
+    let calls = d.wrapper.calls();
     assert!(
         calls.iter().any(|(s, a)| s == "kill" && a.ends_with(&[id.clone(), "15".into()])),
         "no `kill {id} 15`: {calls:?}"
@@ -1030,21 +427,8 @@ fn detached_exec_stop_rm() {
 fn pause_and_unpause() {
     let d = Docker::start();
     let (id, _) = d.run_detached("paused", &["sleep", "100"]);
-    let freezer: Vec<PathBuf> =
-        d.cg.dirs()
-            .into_iter()
-            .map(|dir| dir.join(&id))
-            .filter(|dir| dir.join("freezer.state").exists() || dir.join("cgroup.freeze").exists())
-            .collect();
-    assert_eq!(freezer.len(), 1, "the container has no freezer cgroup below the test's: {:?}", d.cg.dirs());
-    let frozen = || {
-        let f = &freezer[0];
-        fs::read_to_string(f.join("freezer.state"))
-            .or_else(|_| fs::read_to_string(f.join("cgroup.freeze")))
-            .unwrap_or_default()
-            .trim()
-            .to_string()
-    };
+    let freezer = Freezer::of(&d.cg, &id);
+    let frozen = || freezer.state();
 
     let r = d.docker(&["pause", "paused"]);
     assert_eq!(r.code, 0, "docker pause (rocker-runtime `pause`): {}\n{}", r.stderr, d.diag());
@@ -1057,7 +441,7 @@ fn pause_and_unpause() {
     d.assert_runtime_called(&id, &["pause", "resume"]);
 
     d.docker_ok(&["rm", "--force", "paused"]);
-    let calls = d.runtime_calls();
+    let calls = d.wrapper.calls();
     assert!(calls.iter().any(|(s, a)| s == "kill" && a.ends_with(&[id.clone(), "9".into()])), "{calls:?}");
     d.finish();
 }
@@ -1143,7 +527,7 @@ fn run_with_a_terminal() {
         r.stderr,
         d.diag()
     );
-    let calls = d.runtime_calls();
+    let calls = d.wrapper.calls();
     assert!(
         calls.iter().any(|(s, a)| s == "create" && a.contains(&"--console-socket".into()) && a.contains(&id)),
         "create without --console-socket: {calls:?}"

@@ -25,16 +25,19 @@
 //! - no `--security-opt seccomp=unconfined`: podman's default profile is applied.
 //! - `--network none` (also the containers.conf default): no CNI, no iptables.
 
-use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
+use clients::{
+    assert_ok, busybox_layer, list_dir, proc_stat, remove_deepest_first, rlimit, serial, shell_quote,
+    unmount_all_under, wait_until, Cli, HostSnapshot, Wrapper, RUNTIME,
+};
 use rocker_test_support::*;
 
-const RUNTIME: &str = env!("CARGO_BIN_EXE_rocker-runtime");
+mod clients;
+
 const IMAGE: &str = "localhost/rocker-busybox:test";
 const TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -42,10 +45,6 @@ const TIMEOUT: Duration = Duration::from_secs(90);
 /// `linux.seccomp` was ignored); now the runs keep podman's default profile, and
 /// podmans_default_seccomp_profile_is_loaded checks both.
 const SECCOMP_UNCONFINED: [&str; 2] = ["--security-opt", "seccomp=unconfined"];
-
-/// One podman test at a time: they share this process as the subreaper of conmon (which
-/// daemonizes) and count its orphans at teardown.
-static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Paths on the host that podman (as root) uses by default. None may appear because of
 /// these tests.
@@ -61,18 +60,21 @@ const GLOBAL_PATHS: &[&str] = &[
 const GLOBAL_DIRS: &[&str] = &["/etc/cni/net.d", "/run/rocker-runtime"];
 
 struct Podman {
+    /// podman with the isolating global options and config files.
+    podman: Cli,
+    wrapper: Wrapper,
+    host: HostSnapshot,
+    ulimits: Vec<String>,
     dir: TempDir,
     cg: TestCgroup,
-    globals_before: Vec<(String, bool)>,
-    dirs_before: Vec<(String, BTreeSet<String>)>,
-    cgroups_before: BTreeSet<PathBuf>,
-    ulimits: Vec<String>,
+    /// One podman test at a time: they share this process as the subreaper of conmon (which
+    /// daemonizes) and count its orphans at teardown.
     _serial: MutexGuard<'static, ()>,
 }
 
 impl Podman {
     fn new() -> Podman {
-        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let serial = serial();
         let version = Command::new("podman").arg("--version").output();
         assert!(
             matches!(&version, Ok(o) if o.status.success()),
@@ -83,52 +85,53 @@ impl Podman {
         // SAFETY: prctl with integer arguments only.
         assert_eq!(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }, 0);
 
-        let globals_before = GLOBAL_PATHS.iter().map(|p| (p.to_string(), Path::new(p).exists())).collect();
-        let dirs_before = GLOBAL_DIRS.iter().map(|d| (d.to_string(), list_dir(Path::new(d)))).collect();
-        let p = Podman {
-            dir: TempDir::new("podman"),
-            cg: TestCgroup::new(),
-            globals_before,
-            dirs_before,
-            cgroups_before: all_cgroups(),
-            ulimits: ulimits(),
-            _serial: serial,
-        };
+        let host = HostSnapshot::take(GLOBAL_PATHS, &[], GLOBAL_DIRS);
+        let dir = TempDir::new("podman");
+        let d = dir.path();
+        // The runtime gets a state root of its own (podman passes no `--root` as root, so the
+        // runtime's default, /run/rocker-runtime, would be shared with the host). podman gives
+        // conmon and the runtime a fixed environment, so paths are baked into the wrapper.
+        let wrapper = Wrapper::new(d, &["--root", d.join("runtime-state").to_str().unwrap()]);
+        let podman = Cli::new("podman", d, TIMEOUT)
+            .args([
+                "--root".as_ref(),
+                d.join("root").as_os_str(),
+                "--runroot".as_ref(),
+                d.join("runroot").as_os_str(),
+                "--tmpdir".as_ref(),
+                d.join("tmp").as_os_str(),
+                "--storage-driver".as_ref(),
+                "vfs".as_ref(),
+                "--cgroup-manager".as_ref(),
+                "cgroupfs".as_ref(),
+                "--events-backend".as_ref(),
+                "file".as_ref(),
+                "--runtime".as_ref(),
+                wrapper.path.as_os_str(),
+            ])
+            .env("CONTAINERS_CONF", Some(d.join("containers.conf")))
+            .env("CONTAINERS_REGISTRIES_CONF", Some(d.join("registries.conf")))
+            .env("CONTAINERS_STORAGE_CONF", Some(d.join("storage.conf")));
+        let p =
+            Podman { podman, wrapper, host, ulimits: ulimits(), dir, cg: TestCgroup::new(), _serial: serial };
         p.write_config();
         p.import_image();
         let r = p.podman(&["info", "--format", "{{.Host.OCIRuntime.Path}}"]);
         ok("podman info", &r);
-        assert_eq!(r.stdout.trim(), p.wrapper().to_str().unwrap(), "podman's OCI runtime");
+        assert_eq!(r.stdout.trim(), p.wrapper.path.to_str().unwrap(), "podman's OCI runtime");
         p
     }
 
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
-    fn wrapper(&self) -> PathBuf {
-        self.path("rocker-runtime-wrapper")
-    }
-    fn log(&self) -> PathBuf {
-        self.path("runtime.log")
-    }
     fn state_root(&self) -> PathBuf {
         self.path("runtime-state")
     }
 
-    /// The wrapper logs the runtime command line podman or conmon gave, then execs
-    /// rocker-runtime with a state root of its own (podman passes no `--root` as root,
-    /// so the runtime's default, /run/rocker-runtime, would be shared with the host).
-    /// podman gives conmon and the runtime a fixed environment, so paths are baked in.
+    /// podman's config files: everything of its own in the temp dir.
     fn write_config(&self) {
         let d = self.dir.path().to_str().unwrap();
-        let wrapper = format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{log}'\nexec '{RUNTIME}' --root '{state}' \"$@\"\n",
-            log = self.log().display(),
-            state = self.state_root().display()
-        );
-        std::fs::write(self.wrapper(), wrapper).unwrap();
-        std::fs::set_permissions(self.wrapper(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
         // lock_type "file": locks under tmp_dir instead of the shared /dev/shm/libpod_lock.
         let conf = format!(
             r#"[containers]
@@ -155,75 +158,9 @@ static_dir = "{d}/root/libpod"
         std::fs::write(self.path("storage.conf"), storage).unwrap();
     }
 
-    /// A podman command with the isolating global options and config files.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("podman");
-        c.envs(self.env()).args(self.global_args()).args(args).stdin(Stdio::null());
-        c
-    }
-
-    fn env(&self) -> Vec<(&'static str, PathBuf)> {
-        vec![
-            ("CONTAINERS_CONF", self.path("containers.conf")),
-            ("CONTAINERS_REGISTRIES_CONF", self.path("registries.conf")),
-            ("CONTAINERS_STORAGE_CONF", self.path("storage.conf")),
-        ]
-    }
-
-    fn global_args(&self) -> Vec<String> {
-        let p = |n: &str| self.path(n).to_str().unwrap().to_string();
-        vec![
-            "--root".into(),
-            p("root"),
-            "--runroot".into(),
-            p("runroot"),
-            "--tmpdir".into(),
-            p("tmp"),
-            "--storage-driver".into(),
-            "vfs".into(),
-            "--cgroup-manager".into(),
-            "cgroupfs".into(),
-            "--events-backend".into(),
-            "file".into(),
-            "--runtime".into(),
-            self.wrapper().to_str().unwrap().into(),
-        ]
-    }
-
+    /// `podman ARGS` to its end (fails after TIMEOUT).
     fn podman(&self, args: &[&str]) -> Run {
-        self.run(self.cmd(args), &format!("podman {}", args.join(" ")))
-    }
-
-    /// Runs `c` to its exit (or kills it after TIMEOUT and fails). Output goes to files: a
-    /// process podman leaves behind must not hold our pipes open.
-    fn run(&self, mut c: Command, what: &str) -> Run {
-        let out = self.path(&unique("stdout"));
-        let err = self.path(&unique("stderr"));
-        c.stdout(std::fs::File::create(&out).unwrap()).stderr(std::fs::File::create(&err).unwrap());
-        let mut child = c.spawn().unwrap_or_else(|e| panic!("{what}: {e}"));
-        let deadline = Instant::now() + TIMEOUT;
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break Some(s);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let read = |p: &Path| {
-            let mut s = String::new();
-            std::fs::File::open(p).unwrap().read_to_string(&mut s).unwrap();
-            std::fs::remove_file(p).unwrap();
-            s
-        };
-        let (stdout, stderr) = (read(&out), read(&err));
-        let Some(status) = status else {
-            panic!("{what}: still running after {TIMEOUT:?}; stdout {stdout:?} stderr {stderr:?}");
-        };
-        Run { code: status.code().unwrap_or(-1), stdout, stderr }
+        self.podman.run(args, String::new)
     }
 
     /// The options every container gets (see the module comment).
@@ -266,11 +203,8 @@ static_dir = "{d}/root/libpod"
     /// --root (containers/image's default for root): it runs in a mount namespace of its
     /// own where /var/lib is a temp dir, so the host's /var/lib is left alone.
     fn import_image(&self) {
-        let rootfs = Rootfs::new();
         let tar = self.path("busybox.tar");
-        let mut c = Command::new("tar");
-        c.arg("-C").arg(rootfs.path()).arg("-cf").arg(&tar).arg(".");
-        ok("tar", &self.run(c, "tar"));
+        busybox_layer(&tar);
         let varlib = self.path("varlib");
         std::fs::create_dir_all(&varlib).unwrap();
         let mut c = Command::new("unshare");
@@ -278,31 +212,16 @@ static_dir = "{d}/root/libpod"
             .arg(r#"mount --bind "$1" /var/lib && shift && exec "$@""#)
             .arg("sh")
             .arg(&varlib)
-            .arg("podman")
-            .args(self.global_args())
-            .args(["import", "--change", "CMD=sh", tar.to_str().unwrap(), IMAGE])
-            .envs(self.env())
-            .stdin(Stdio::null());
-        ok("podman import", &self.run(c, "podman import"));
+            .args(self.podman.argv())
+            .args(["import", "--change", "CMD=sh", tar.to_str().unwrap(), IMAGE]);
+        self.podman.set_env(&mut c);
+        ok("podman import", &self.podman.wait(c, "podman import", String::new));
         ok("podman image exists", &self.podman(&["image", "exists", IMAGE]));
-    }
-
-    /// The runtime command lines the wrapper logged.
-    fn runtime_calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.log()).unwrap_or_default().lines().map(str::to_string).collect()
     }
 
     /// Fails unless rocker-runtime was called with each of `ops` for container `id`.
     fn assert_runtime_called(&self, id: &str, ops: &[&str]) {
-        assert!(!id.is_empty(), "no container id (cid file empty)");
-        let calls = self.runtime_calls();
-        for op in ops {
-            let found = calls.iter().any(|l| {
-                let t: Vec<&str> = l.split_whitespace().collect();
-                t.contains(op) && t.contains(&id)
-            });
-            assert!(found, "rocker-runtime was never called with `{op}` for {id}; runtime calls: {calls:#?}");
-        }
+        self.wrapper.assert_called(id, ops, || format!("runtime calls: {:#?}", self.wrapper.lines()));
     }
 
     /// The container's directory in each cgroup hierarchy.
@@ -312,8 +231,11 @@ static_dir = "{d}/root/libpod"
 
     /// Runs a shell command line under script(1), so podman has a real terminal.
     fn in_terminal(&self, args: &[String], rows_cols: (u16, u16)) -> Run {
-        let podman: Vec<String> = std::iter::once("podman".to_string())
-            .chain(self.global_args())
+        let podman: Vec<String> = self
+            .podman
+            .argv()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
             .chain(args.iter().cloned())
             .collect();
         let line = format!(
@@ -323,8 +245,9 @@ static_dir = "{d}/root/libpod"
             podman.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
         );
         let mut c = Command::new("script");
-        c.args(["-q", "-e", "-c", &line, "/dev/null"]).envs(self.env()).stdin(Stdio::null());
-        self.run(c, &format!("script -qec {line:?}"))
+        c.args(["-q", "-e", "-c", &line, "/dev/null"]);
+        self.podman.set_env(&mut c);
+        self.podman.wait(c, &format!("script -qec {line:?}"), String::new)
     }
 
     /// Removes every container, then checks that nothing is left: processes, mounts,
@@ -354,15 +277,10 @@ static_dir = "{d}/root/libpod"
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let mut mounts = mounts_under(self.dir.path());
+        let mounts = mounts_under(self.dir.path());
         if !mounts.is_empty() {
             problems.push(format!("mounts left under podman's dirs (unmounted now): {mounts:?}"));
-            mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
-            for m in mounts {
-                let c = std::ffi::CString::new(m).unwrap();
-                // SAFETY: umount2 of a mount below our own temp dir.
-                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-            }
+            unmount_all_under(self.dir.path());
         }
         let state = list_dir(&self.state_root());
         if !state.is_empty() {
@@ -381,39 +299,19 @@ static_dir = "{d}/root/libpod"
         // have made nothing of its own (conmon's cgroup, /libpod_parent, machine.slice)
         // anywhere else. Whatever is found is reported, then removed (deepest first).
         let ours: Vec<PathBuf> = self.cg.dirs();
-        let podmans = |d: &PathBuf| {
-            d.iter().any(|c| {
-                let c = c.to_string_lossy();
-                c.contains("libpod") || c == "conmon" || c == "machine.slice" || c == self.cg.name
-            })
-        };
-        let new: Vec<PathBuf> =
-            all_cgroups().difference(&self.cgroups_before).filter(|d| podmans(d)).cloned().collect();
-        let outside: Vec<&PathBuf> = new.iter().filter(|d| !ours.iter().any(|o| d.starts_with(o))).collect();
+        let new = self.host.new_cgroups(&self.cg, false, |c| {
+            c.contains("libpod") || c == "conmon" || c == "machine.slice" || c == self.cg.name
+        });
+        let (inside, outside): (Vec<&PathBuf>, Vec<&PathBuf>) =
+            new.iter().partition(|d| ours.iter().any(|o| d.starts_with(o)));
         if !outside.is_empty() {
             problems.push(format!("cgroups made outside the test's own: {outside:?}"));
         }
-        let inside: Vec<&PathBuf> =
-            new.iter().filter(|d| ours.iter().any(|o| d.starts_with(o) && *d != o)).collect();
         if !inside.is_empty() {
             problems.push(format!("cgroups left below the test's cgroup after `podman rm -af`: {inside:?}"));
         }
-        let mut remove: Vec<&PathBuf> = new.iter().filter(|d| !ours.contains(d)).collect();
-        remove.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-        for d in remove {
-            let _ = std::fs::remove_dir(d);
-        }
-        for (p, existed) in &self.globals_before {
-            if !existed && Path::new(p).exists() {
-                problems.push(format!("{p} was created on the host"));
-            }
-        }
-        for (d, before) in &self.dirs_before {
-            let added: Vec<String> = list_dir(Path::new(d)).difference(before).cloned().collect();
-            if !added.is_empty() {
-                problems.push(format!("new entries in {d}: {added:?}"));
-            }
-        }
+        remove_deepest_first(new);
+        problems.extend(self.host.changes());
         problems
     }
 }
@@ -430,38 +328,12 @@ impl Drop for Podman {
 }
 
 fn ok(what: &str, r: &Run) {
-    assert_eq!(r.code, 0, "{what}: exit {}; stdout {:?} stderr {:?}", r.code, r.stdout, r.stderr);
+    assert_ok(what, r, String::new);
 }
 
 /// A cgroup line's controllers ("cpu,cpuacct"), as a set.
-fn controllers(s: &str) -> BTreeSet<&str> {
+fn controllers(s: &str) -> std::collections::BTreeSet<&str> {
     s.split(',').filter(|c| !c.is_empty()).collect()
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-fn list_dir(d: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(d)
-        .map(|it| it.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-        .unwrap_or_default()
-}
-
-/// Every cgroup directory on the machine.
-fn all_cgroups() -> BTreeSet<PathBuf> {
-    let mut out = BTreeSet::new();
-    let mut stack = vec![PathBuf::from("/sys/fs/cgroup")];
-    while let Some(d) = stack.pop() {
-        let Ok(it) = std::fs::read_dir(&d) else { continue };
-        for e in it.filter_map(|e| e.ok()) {
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                out.insert(e.path());
-                stack.push(e.path());
-            }
-        }
-    }
-    out
 }
 
 /// `--ulimit` options within the hard limits podman and conmon run with: podman asks for
@@ -471,10 +343,7 @@ fn all_cgroups() -> BTreeSet<PathBuf> {
 fn ulimits() -> Vec<String> {
     let mut out = Vec::new();
     for (name, res) in [("nofile", libc::RLIMIT_NOFILE), ("nproc", libc::RLIMIT_NPROC)] {
-        let mut l = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        // SAFETY: getrlimit fills the struct we pass.
-        assert_eq!(unsafe { libc::getrlimit(res, &mut l) }, 0);
-        let v = l.rlim_max.min(1024);
+        let v = rlimit(res).1.min(1024);
         out.push("--ulimit".into());
         out.push(format!("{name}={v}:{v}"));
     }
@@ -488,14 +357,11 @@ fn reap_children() -> Vec<(i32, String)> {
     let mut live = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let Some((_, rest)) = stat.rsplit_once(") ") else { continue };
-        let mut f = rest.split(' ');
-        let (state, ppid) = (f.next().unwrap_or(""), f.next().unwrap_or("").parse::<i32>().unwrap_or(0));
+        let Some((state, ppid)) = proc_stat(pid) else { continue };
         if ppid != me {
             continue;
         }
-        if state == "Z" {
+        if state == 'Z' {
             let mut status = 0;
             // SAFETY: waitpid on one of our own exited children.
             unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
@@ -508,12 +374,8 @@ fn reap_children() -> Vec<(i32, String)> {
     live
 }
 
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn wait_for(what: &str, cond: impl FnMut() -> bool) {
+    wait_until(what, 20, cond, String::new);
 }
 
 #[test]
@@ -604,14 +466,14 @@ fn detached_exec_pause_stop_rm() {
     assert!(p.podman(&["logs", "det"]).stdout.contains("got-term"));
     p.assert_runtime_called(&id, &["kill"]);
     assert!(
-        p.runtime_calls().iter().any(|l| {
+        p.wrapper.lines().iter().any(|l| {
             let t: Vec<&str> = l.split_whitespace().collect();
             t.contains(&"kill")
                 && t.contains(&id.as_str())
                 && ["15", "TERM", "SIGTERM"].iter().any(|s| t.contains(s))
         }),
         "podman stop sends SIGTERM through `kill`: {:#?}",
-        p.runtime_calls()
+        p.wrapper.lines()
     );
     ok("podman rm", &p.podman(&["rm", "det"]));
     p.assert_runtime_called(&id, &["delete"]);
@@ -695,9 +557,9 @@ fn tty_with_a_real_terminal() {
     let id = std::fs::read_to_string(cidfile).unwrap().trim().to_string();
     p.assert_runtime_called(&id, &["create", "start", "delete"]);
     assert!(
-        p.runtime_calls().iter().any(|l| l.contains("--console-socket") && l.contains(&id)),
+        p.wrapper.lines().iter().any(|l| l.contains("--console-socket") && l.contains(&id)),
         "podman -t passes a console socket to create: {:#?}",
-        p.runtime_calls()
+        p.wrapper.lines()
     );
 
     // And exec -t into a detached container.
@@ -737,9 +599,9 @@ fn a_process_setup_failure_reaches_podman() {
         r.code,
         r.stderr,
         state.stdout.trim(),
-        p.runtime_calls()
+        p.wrapper.lines()
     );
-    assert!(!p.runtime_calls().iter().any(|l| l.starts_with("start ")), "start after a failed create");
+    assert!(!p.wrapper.lines().iter().any(|l| l.starts_with("start ")), "start after a failed create");
 }
 
 /// Without `seccomp=unconfined`, podman's default profile (containers-common's seccomp.json)

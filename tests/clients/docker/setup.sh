@@ -18,21 +18,12 @@
 #   busybox-static  the static /bin/busybox the test image is built from
 #   tar, coreutils  the image archive (tar) and digests (sha256sum)
 set -eu
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
 dir="${ROCKER_DOCKER_DIR:-/var/cache/rocker-docker}"
-packages="containerd tini iptables libdevmapper1.02.1 libsystemd0 busybox-static tar coreutils"
-missing=""
-for p in $packages; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-export DEBIAN_FRONTEND=noninteractive
-updated=""
-if [ -n "$missing" ]; then
-    apt-get update
-    updated=1
-    apt-get install -y --no-install-recommends $missing
-fi
+need_packages containerd tini iptables libdevmapper1.02.1 libsystemd0 busybox-static tar coreutils
 if [ ! -x "$dir/root/usr/sbin/dockerd" ] || [ ! -x "$dir/root/usr/bin/docker" ]; then
-    [ -n "$updated" ] || apt-get update
+    apt_update
     mkdir -p "$dir/debs"
     # apt fetches as the _apt user where it can write.
     chown _apt "$dir/debs" 2>/dev/null || true

@@ -10,15 +10,8 @@
 # `apt-get -s install --no-install-recommends podman` on bookworm installs only the packages
 # above (plus security updates of login/passwd) and removes nothing.
 set -eu
-packages="podman conmon busybox-static bsdutils tar"
-missing=""
-for p in $packages; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update
-    apt-get install -y --no-install-recommends $missing
-fi
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+need_packages podman conmon busybox-static bsdutils tar
 podman --version
 conmon --version | head -n 1
