@@ -59,6 +59,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<()> {
     let spec = load_spec(&bundle)?;
     check_terminal(&spec, opts.console_socket)?;
     hooks::check_supported(&spec)?;
+    warn_ignored(&spec);
     let state = StateDir::create(root, id)?;
     match create_in(&state, &spec, &bundle, opts) {
         Ok(container) => {
@@ -319,6 +320,7 @@ pub fn run(root: &Path, id: &str, opts: &CreateOptions) -> Result<WaitStatus> {
     let bundle = absolute(opts.bundle)?;
     let spec = load_spec(&bundle)?;
     hooks::check_supported(&spec)?;
+    warn_ignored(&spec);
     let state = StateDir::create(root, id)?;
     let result = (|| -> Result<crate::process::Exit> {
         let signals = signals::block()?;
@@ -437,6 +439,22 @@ fn destroy_cgroup(dirs: &[(String, PathBuf)]) -> Result<()> {
         // Already gone (a failed create, or a host reboot).
         Err(CgroupError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Labels for security modules this host does not run: runc ignores them too, but says so.
+fn warn_ignored(spec: &Spec) {
+    let linux = spec.linux().as_ref();
+    let process = spec.process().as_ref();
+    let ignored = [
+        ("linux.mountLabel", linux.and_then(|l| l.mount_label().as_ref()).is_some()),
+        ("process.selinuxLabel", process.and_then(|p| p.selinux_label().as_ref()).is_some()),
+        ("process.apparmorProfile", process.and_then(|p| p.apparmor_profile().as_ref()).is_some()),
+    ];
+    for (field, set) in ignored {
+        if set {
+            eprintln!("rocker-runtime: warning: {field} ignored: no SELinux or AppArmor support");
+        }
     }
 }
 

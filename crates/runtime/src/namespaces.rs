@@ -58,3 +58,9 @@ pub fn loopback_up() -> nix::Result<()> {
     }
     Ok(())
 }
+
+/// Sets the NIS domain name in the init's new UTS namespace.
+pub fn set_domainname(name: &str) -> nix::Result<()> {
+    // SAFETY: setdomainname reads `len` bytes from a valid pointer.
+    Errno::result(unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) }).map(drop)
+}

@@ -739,3 +739,43 @@ fn a_dev_null_that_is_not_the_null_device_is_refused_for_masks_cve_2025_31133() 
     assert_ne!(r.code, 0, "masked with a fake /dev/null: {}", r.stdout);
     assert!(r.stderr.contains("not the null device"), "{}", r.stderr);
 }
+
+#[test]
+fn personality_domainname_and_more_resources() {
+    let f = Fixture::new();
+    f.command("misc", "uname -m; cat /proc/sys/kernel/domainname");
+    f.edit_config(|c| {
+        c["linux"]["personality"] = serde_json::json!({"domain": "LINUX32"});
+        c["domainname"] = "rocker.test".into();
+        c["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0".into();
+    });
+    let r = f.rt(&["run", "misc"]);
+    assert_eq!(r.stdout, "i686\nrocker.test\n", "{}", r.stderr);
+    assert!(r.stderr.contains("linux.mountLabel ignored"), "{}", r.stderr);
+
+    // linux.resources.unified: written as given on v2; refused on v1, never ignored.
+    f.command("uni", "exec sleep 100");
+    f.edit_config(|c| {
+        c["linux"].as_object_mut().unwrap().remove("personality");
+        c["linux"]["resources"]["unified"] = serde_json::json!({"pids.max": "42"});
+    });
+    let r = f.rt(&["run", "-d", "uni"]);
+    if cgroup_v2() {
+        ok(&r);
+        let dirs = f.cg.children();
+        assert_eq!(std::fs::read_to_string(dirs[0].join("pids.max")).unwrap().trim(), "42");
+        ok(&f.rt(&["delete", "-f", "uni"]));
+    } else {
+        assert!(r.code != 0 && r.stderr.contains("needs cgroup v2"), "{}", r.stderr);
+        // v1 only: memory swappiness.
+        f.edit_config(|c| {
+            c["linux"]["resources"].as_object_mut().unwrap().remove("unified");
+            c["linux"]["resources"]["memory"] = serde_json::json!({"swappiness": 7});
+        });
+        ok(&f.rt(&["run", "-d", "uni"]));
+        let swappiness =
+            f.cg.children().iter().find_map(|d| std::fs::read_to_string(d.join("memory.swappiness")).ok());
+        assert_eq!(swappiness.as_deref().map(str::trim), Some("7"));
+        ok(&f.rt(&["delete", "-f", "uni"]));
+    }
+}

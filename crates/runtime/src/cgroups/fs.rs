@@ -26,6 +26,8 @@ pub enum CgroupError {
         #[source]
         source: super::bpf::BpfError,
     },
+    #[error("{0}")]
+    Unsupported(String),
     #[error("invalid cgroup path {0:?}: use a path without '..' components")]
     InvalidPath(String),
     #[error("no cgroup v1 hierarchy with the {0} controller is mounted under /sys/fs/cgroup")]

@@ -25,10 +25,23 @@ fn apply_v1(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
     if let Some(swap) = m.swap() {
         fs::write(dir, "memory.memsw.limit_in_bytes", swap.to_string())?;
     }
+    if let Some(swappiness) = m.swappiness() {
+        fs::write(dir, "memory.swappiness", swappiness.to_string())?;
+    }
+    if m.disable_oom_killer() == Some(true) {
+        fs::write(dir, "memory.oom_control", "1")?;
+    }
     Ok(())
 }
 
+/// v2 has no swappiness and no switch for the OOM killer: a spec asking for them is refused
+/// rather than silently run without.
 fn apply_v2(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
+    if m.swappiness().is_some() || m.disable_oom_killer() == Some(true) {
+        return Err(CgroupError::Unsupported(
+            "memory.swappiness and memory.disableOOMKiller have no cgroup v2 equivalent".into(),
+        ));
+    }
     if let Some(limit) = m.limit() {
         fs::write(dir, "memory.max", max_or(limit))?;
     }

@@ -4,11 +4,13 @@
 //! there means the unified hierarchy (v2); anything else (a tmpfs of v1 hierarchies, possibly
 //! with a controller-less cgroup2 at `unified`, the "hybrid" layout) means v1.
 
+mod blkio;
 mod bpf;
 mod cpu;
 mod cpuset;
 mod devices;
 mod fs;
+mod hugetlb;
 mod memory;
 mod pids;
 mod v1;
@@ -178,6 +180,12 @@ fn apply_resources<'a>(
     }
     if let Some(p) = r.pids() {
         pids::apply(dir_for("pids")?, p)?;
+    }
+    if let Some(b) = r.block_io() {
+        blkio::apply(dir_for(if version == Version::V1 { "blkio" } else { "io" })?, b, version)?;
+    }
+    if let Some(limits) = r.hugepage_limits().as_deref().filter(|l| !l.is_empty()) {
+        hugetlb::apply(dir_for("hugetlb")?, limits, version)?;
     }
     Ok(())
 }

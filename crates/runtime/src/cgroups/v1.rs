@@ -90,6 +90,11 @@ impl Manager for V1Cgroup {
     }
 
     fn apply(&self, r: &LinuxResources) -> Result<(), CgroupError> {
+        if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
+            return Err(CgroupError::Unsupported(
+                "linux.resources.unified needs cgroup v2; this host has v1".into(),
+            ));
+        }
         super::apply_resources(r, Version::V1, |c| self.dir_of(c))?;
         match r.devices() {
             Some(rules) => devices::apply_v1(self.dir_of("devices")?, rules),

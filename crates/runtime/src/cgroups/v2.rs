@@ -11,7 +11,7 @@ use super::fs::{self, CgroupError};
 use super::{bpf, Manager, Stats, Version, CGROUP_ROOT};
 
 /// The controllers rocker sets limits with, enabled down to the container's cgroup.
-const CONTROLLERS: [&str; 4] = ["cpu", "cpuset", "memory", "pids"];
+const CONTROLLERS: [&str; 6] = ["cpu", "cpuset", "memory", "pids", "io", "hugetlb"];
 
 pub struct V2Cgroup {
     dir: PathBuf,
@@ -42,9 +42,14 @@ impl V2Cgroup {
 
     pub fn open(dir: PathBuf) -> Result<V2Cgroup, CgroupError> {
         let mut available = controllers(&dir)?;
-        if CONTROLLERS.iter().any(|c| !available.iter().any(|a| a == c)) {
-            enable_controllers(&dir)?;
-            available = controllers(&dir)?;
+        let has = |list: &[String], c: &str| list.iter().any(|a| a == c);
+        if CONTROLLERS.iter().any(|c| !has(&available, c)) {
+            // Only what the root offers and the leaf lacks is worth enabling.
+            let offered = controllers(Path::new(CGROUP_ROOT))?;
+            if CONTROLLERS.iter().any(|c| has(&offered, c) && !has(&available, c)) {
+                enable_controllers(&dir)?;
+                available = controllers(&dir)?;
+            }
         }
         let fd = open(&dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|e| CgroupError::Io { op: "open", path: dir.clone(), source: e.into() })?;
@@ -75,6 +80,13 @@ impl Manager for V2Cgroup {
 
     fn apply(&self, r: &LinuxResources) -> Result<(), CgroupError> {
         super::apply_resources(r, Version::V2, |c| self.dir_for(c))?;
+        // linux.resources.unified: cgroup v2 files written as given.
+        for (key, value) in r.unified().iter().flatten() {
+            if key.contains('/') || key.starts_with('.') {
+                return Err(CgroupError::InvalidPath(key.clone()));
+            }
+            fs::write(&self.dir, key, value)?;
+        }
         match r.devices() {
             Some(rules) => bpf::attach_device_filter(self.fd.as_fd(), &bpf::compile(rules))
                 .map_err(|source| CgroupError::DeviceFilter { path: self.dir.clone(), source }),

@@ -16,7 +16,7 @@ use super::channel::{Channel, Message};
 use super::user_process::{self, step, wait_for_start};
 use super::{LaunchOptions, StartSignal};
 use crate::cgroups::Manager;
-use crate::{namespaces, rootfs, tty};
+use crate::{namespaces, rootfs, security, tty};
 
 /// Entry point of the child after clone; `join`: the clone could not place the child in its
 /// cgroup, so it moves itself. Never returns.
@@ -61,6 +61,12 @@ fn init(
     }
     if let Some(name) = spec.hostname() {
         step(&format!("setting the hostname to {name:?}"), sethostname(name))?;
+    }
+    if let Some(name) = spec.domainname() {
+        step(&format!("setting the domain name to {name:?}"), namespaces::set_domainname(name))?;
+    }
+    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        step("setting the personality", security::set_personality(p))?;
     }
     // After pivot_root, so /dev/ptmx is the container's own devpts instance.
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());

@@ -64,10 +64,12 @@ pub fn launch(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Contain
     check_process(spec)?;
     let rootfs = rootfs_path(spec, bundle)?;
     let flags = namespaces::clone_flags(spec)?;
-    if spec.hostname().is_some() && !flags.contains(CloneFlags::CLONE_NEWUTS) {
+    if (spec.hostname().is_some() || spec.domainname().is_some()) && !flags.contains(CloneFlags::CLONE_NEWUTS)
+    {
         // Setting it would rename the host.
         return Err(Error::InvalidSpec(
-            "hostname needs a new UTS namespace: add {\"type\": \"uts\"} to linux.namespaces".into(),
+            "hostname and domainname need a new UTS namespace: add {\"type\": \"uts\"} to linux.namespaces"
+                .into(),
         ));
     }
     let linux = spec.linux().as_ref();
