@@ -257,7 +257,7 @@ pub fn exec(
         let spec = load_spec(&record.bundle)?;
         (record, spec)
     };
-    let namespaces = crate::namespaces::clone_flags(&spec)?;
+    let namespaces = crate::namespaces::plan(&spec)?.all();
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let cgroup = cgroups::reopen(&record.cgroup)?;
     let signals = if opts.detach { None } else { Some(signals::block()?) };

@@ -8,19 +8,25 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::error::{Error, Result};
 
-/// The clone flags for the namespaces the spec asks to create.
-pub fn clone_flags(spec: &Spec) -> Result<CloneFlags> {
-    let mut flags = CloneFlags::empty();
+/// The spec's namespaces: those to create with clone, and those to join by path.
+pub struct Plan {
+    pub new: CloneFlags,
+    /// Open descriptors of the namespaces to join, with their kind.
+    pub join: Vec<(CloneFlags, OwnedFd)>,
+}
+
+impl Plan {
+    /// Every kind of namespace the container's processes are in apart from the runtime's.
+    pub fn all(&self) -> CloneFlags {
+        self.join.iter().fold(self.new, |acc, (flag, _)| acc | *flag)
+    }
+}
+
+pub fn plan(spec: &Spec) -> Result<Plan> {
+    let mut plan = Plan { new: CloneFlags::empty(), join: Vec::new() };
     let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_deref()).unwrap_or_default();
     for ns in namespaces {
-        if let Some(path) = ns.path() {
-            return Err(Error::InvalidSpec(format!(
-                "joining an existing {:?} namespace ({}) is not supported yet",
-                ns.typ(),
-                path.display()
-            )));
-        }
-        flags |= match ns.typ() {
+        let flag = match ns.typ() {
             LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
             LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
             LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
@@ -29,13 +35,33 @@ pub fn clone_flags(spec: &Spec) -> Result<CloneFlags> {
             LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
             other => return Err(Error::InvalidSpec(format!("the {other:?} namespace is not supported yet"))),
         };
+        match ns.path() {
+            None => plan.new |= flag,
+            // Its own mount namespace is where the rootfs is built: sharing one would change
+            // another container's mounts.
+            Some(path) if flag == CloneFlags::CLONE_NEWNS => {
+                return Err(Error::InvalidSpec(format!(
+                    "joining an existing mount namespace ({}) is not supported",
+                    path.display()
+                )))
+            }
+            Some(path) => {
+                let fd = nix::fcntl::open(
+                    path,
+                    nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map_err(|e| Error::InvalidSpec(format!("namespace path {}: {e}", path.display())))?;
+                plan.join.push((flag, fd));
+            }
+        }
     }
-    if !flags.contains(CloneFlags::CLONE_NEWNS) {
+    if !plan.new.contains(CloneFlags::CLONE_NEWNS) {
         return Err(Error::InvalidSpec(
             "a mount namespace is required: add {\"type\": \"mount\"} to linux.namespaces".into(),
         ));
     }
-    Ok(flags)
+    Ok(plan)
 }
 
 /// Brings `lo` up in the init's new network namespace, as Docker's `--network none` has it.

@@ -779,3 +779,47 @@ fn personality_domainname_and_more_resources() {
         ok(&f.rt(&["delete", "-f", "uni"]));
     }
 }
+
+#[test]
+fn a_container_joins_another_ones_namespaces_by_path_like_a_pod() {
+    let f = Fixture::new();
+    f.command("sandbox", "exec sleep 100");
+    ok(&f.rt(&["run", "-d", "sandbox"]));
+    let state: Value = serde_json::from_str(&f.rt(&["state", "sandbox"]).stdout).unwrap();
+    let sandbox = state["pid"].as_i64().unwrap();
+    let kinds = ["net", "ipc", "uts", "pid"];
+    f.command("member", "for k in net ipc uts pid; do readlink /proc/self/ns/$k; done; echo $$");
+    f.edit_config(|c| {
+        c.as_object_mut().unwrap().remove("hostname");
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        for n in ns.iter_mut() {
+            let t = n["type"].as_str().unwrap().to_string();
+            let proc_name = match t.as_str() {
+                "network" => "net",
+                other => other,
+            };
+            if kinds.contains(&proc_name) {
+                n["path"] = format!("/proc/{sandbox}/ns/{proc_name}").into();
+            }
+        }
+    });
+    let r = f.rt(&["run", "member"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    for (kind, seen) in kinds.iter().zip(&lines) {
+        let sandbox_ns = std::fs::read_link(format!("/proc/{sandbox}/ns/{kind}")).unwrap();
+        assert_eq!(sandbox_ns.to_str().unwrap(), *seen, "{kind}");
+    }
+    assert_ne!(lines[4], "1", "the member is not the PID namespace's init");
+    // Joining a mount namespace is refused: the rootfs is built in the container's own.
+    f.edit_config(|c| {
+        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "mount" {
+                n["path"] = format!("/proc/{sandbox}/ns/mnt").into();
+            }
+        }
+    });
+    let r = f.rt(&["run", "member2"]);
+    assert!(r.code != 0 && r.stderr.contains("mount namespace"), "{}", r.stderr);
+    ok(&f.rt(&["delete", "-f", "sandbox"]));
+}

@@ -16,47 +16,48 @@ use super::channel::{Channel, Message};
 use super::user_process::{self, step, wait_for_start};
 use super::{LaunchOptions, StartSignal};
 use crate::cgroups::Manager;
-use crate::{namespaces, rootfs, security, tty};
+use crate::namespaces::{self, Plan};
+use crate::{rootfs, security, tty};
 
-/// Entry point of the child after clone; `join`: the clone could not place the child in its
-/// cgroup, so it moves itself. Never returns.
-pub fn run(
-    channel: Channel,
-    spec: &Spec,
-    rootfs: &Path,
-    flags: CloneFlags,
-    cgroup: &dyn Manager,
-    join: bool,
-    opts: &LaunchOptions,
-) -> ! {
-    user_process::run_child(&channel, || init(&channel, spec, rootfs, flags, cgroup, join, opts))
+/// What the init needs besides its channel.
+pub struct InitArgs<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub namespaces: &'a Plan,
+    pub cgroup: &'a dyn Manager,
+    /// The clone could not place the child in its cgroup, so it moves itself.
+    pub join_cgroup: bool,
+    pub opts: &'a LaunchOptions,
 }
 
-fn init(
-    channel: &Channel,
-    spec: &Spec,
-    rootfs: &Path,
-    flags: CloneFlags,
-    cgroup: &dyn Manager,
-    join: bool,
-    opts: &LaunchOptions,
-) -> Result<Infallible, Message> {
+/// Entry point of the child after clone. Never returns.
+pub fn run(channel: Channel, args: &InitArgs) -> ! {
+    user_process::run_child(&channel, || init(&channel, args))
+}
+
+fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
+    let InitArgs { spec, rootfs, namespaces, cgroup, join_cgroup, opts } = *args;
     let start = &opts.start;
     if let StartSignal::Channel = start {
         // Die with the runtime: a foreground run that is killed takes its container along
         // instead of leaving it running unsupervised.
         step("setting the parent-death signal", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
     }
-    if join {
+    if join_cgroup {
         // Before anything else, so all of the container's work is accounted and limited there.
         step("joining the container's cgroup", cgroup.join_self())?;
+    }
+    // Namespaces shared with others (a Kubernetes pod's network, say); the PID namespace, if
+    // any, was joined by the runtime before the clone.
+    for (flag, fd) in namespaces.join.iter().filter(|(f, _)| *f != CloneFlags::CLONE_NEWPID) {
+        step(&format!("joining the namespace {flag:?}"), nix::sched::setns(fd, *flag))?;
     }
     // Device nodes and directories get exactly the modes the spec asks for.
     umask(Mode::empty());
     let process = spec.process().as_ref().expect("launch checked that the spec has a process");
 
     step("setting up the root filesystem", rootfs::setup(spec, rootfs, &cgroup.dirs()))?;
-    if flags.contains(CloneFlags::CLONE_NEWNET) {
+    if namespaces.new.contains(CloneFlags::CLONE_NEWNET) {
         step("bringing up the loopback interface", namespaces::loopback_up())?;
     }
     if let Some(name) = spec.hostname() {

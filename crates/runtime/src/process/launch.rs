@@ -3,7 +3,7 @@
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use nix::sched::CloneFlags;
+use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -63,8 +63,9 @@ impl Drop for CgroupGuard {
 pub fn launch(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Container> {
     check_process(spec)?;
     let rootfs = rootfs_path(spec, bundle)?;
-    let flags = namespaces::clone_flags(spec)?;
-    if (spec.hostname().is_some() || spec.domainname().is_some()) && !flags.contains(CloneFlags::CLONE_NEWUTS)
+    let plan = namespaces::plan(spec)?;
+    if (spec.hostname().is_some() || spec.domainname().is_some())
+        && !plan.new.contains(CloneFlags::CLONE_NEWUTS)
     {
         // Setting it would rename the host.
         return Err(Error::InvalidSpec(
@@ -84,10 +85,37 @@ pub fn launch(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Contain
     }
     let (parent_end, child_end) = Channel::pair()?;
 
-    let pid = match clone_child(flags, cgroup.get().clone_target())? {
+    // Joining a PID namespace only moves the runtime's next child, which is the point; the
+    // runtime's own namespace is restored after the clone, for the hooks it spawns.
+    let restore_pid_ns = match plan.join.iter().find(|(f, _)| *f == CloneFlags::CLONE_NEWPID) {
+        Some((_, pid_ns)) => {
+            let own = nix::fcntl::open(
+                "/proc/self/ns/pid",
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(Error::sys("open /proc/self/ns/pid"))?;
+            setns(pid_ns, CloneFlags::CLONE_NEWPID).map_err(Error::sys("join the PID namespace"))?;
+            Some(own)
+        }
+        None => None,
+    };
+    let cloned = clone_child(plan.new, cgroup.get().clone_target());
+    if let (Some(own), Ok(Cloned::Parent { .. }) | Err(_)) = (&restore_pid_ns, &cloned) {
+        setns(own, CloneFlags::CLONE_NEWPID).map_err(Error::sys("return to the runtime's PID namespace"))?;
+    }
+    let pid = match cloned? {
         Cloned::Child { in_cgroup } => {
             drop(parent_end);
-            init::run(child_end, spec, &rootfs, flags, cgroup.get(), !in_cgroup, &opts)
+            let args = init::InitArgs {
+                spec,
+                rootfs: &rootfs,
+                namespaces: &plan,
+                cgroup: cgroup.get(),
+                join_cgroup: !in_cgroup,
+                opts: &opts,
+            };
+            init::run(child_end, &args)
         }
         Cloned::Parent { child } => child,
     };
