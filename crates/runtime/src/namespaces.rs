@@ -3,14 +3,19 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::sched::CloneFlags;
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::collections::HashMap;
+
+use nix::sched::{setns, unshare, CloneFlags};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxTimeOffset, Spec};
 
 use crate::error::{Error, Result};
 
 /// The spec's namespaces: those to create with clone, and those to join by path.
 pub struct Plan {
     pub new: CloneFlags,
+    /// A new time namespace: made by the runtime for its next child, not by clone (its clock
+    /// offsets can only be set before a process is in it).
+    pub new_time: bool,
     /// Open descriptors of the namespaces to join, with their kind.
     pub join: Vec<(CloneFlags, OwnedFd)>,
 }
@@ -23,7 +28,7 @@ impl Plan {
 }
 
 pub fn plan(spec: &Spec) -> Result<Plan> {
-    let mut plan = Plan { new: CloneFlags::empty(), join: Vec::new() };
+    let mut plan = Plan { new: CloneFlags::empty(), new_time: false, join: Vec::new() };
     let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_deref()).unwrap_or_default();
     for ns in namespaces {
         let flag = match ns.typ() {
@@ -33,6 +38,10 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
             LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
             LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
             LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+            LinuxNamespaceType::Time if ns.path().is_none() => {
+                plan.new_time = true;
+                continue;
+            }
             other => return Err(Error::InvalidSpec(format!("the {other:?} namespace is not supported yet"))),
         };
         match ns.path() {
@@ -62,6 +71,55 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
         ));
     }
     Ok(plan)
+}
+
+const CLONE_NEWTIME: CloneFlags = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+
+/// The runtime's own PID and time namespaces for children, while its next child is to land in
+/// others; `restore` puts them back (the hooks it spawns later run in the runtime's own).
+pub struct ForChildren {
+    restore: Vec<(CloneFlags, OwnedFd)>,
+}
+
+/// Points the runtime's next child at the container's PID namespace (joined by path) and a
+/// new time namespace with the spec's clock offsets.
+pub fn for_children(plan: &Plan, offsets: Option<&HashMap<String, LinuxTimeOffset>>) -> Result<ForChildren> {
+    let own = |name: &str| {
+        nix::fcntl::open(
+            format!("/proc/self/ns/{name}").as_str(),
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(Error::sys("open the runtime's own namespace"))
+    };
+    let mut guard = ForChildren { restore: Vec::new() };
+    if let Some((_, pid_ns)) = plan.join.iter().find(|(f, _)| *f == CloneFlags::CLONE_NEWPID) {
+        guard.restore.push((CloneFlags::CLONE_NEWPID, own("pid")?));
+        setns(pid_ns, CloneFlags::CLONE_NEWPID).map_err(Error::sys("join the PID namespace"))?;
+    }
+    if plan.new_time {
+        guard.restore.push((CLONE_NEWTIME, own("time")?));
+        unshare(CLONE_NEWTIME).map_err(Error::sys("unshare the time namespace"))?;
+        let lines: String = offsets
+            .iter()
+            .flat_map(|o| o.iter())
+            .map(|(clock, o)| format!("{clock} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)))
+            .collect();
+        if !lines.is_empty() {
+            std::fs::write("/proc/self/timens_offsets", lines)
+                .map_err(|e| Error::InvalidSpec(format!("linux.timeOffsets: {e}")))?;
+        }
+    }
+    Ok(guard)
+}
+
+impl ForChildren {
+    pub fn restore(self) -> Result<()> {
+        for (flag, fd) in self.restore {
+            setns(fd, flag).map_err(Error::sys("return to the runtime's own namespace"))?;
+        }
+        Ok(())
+    }
 }
 
 /// Brings `lo` up in the init's new network namespace, as Docker's `--network none` has it.

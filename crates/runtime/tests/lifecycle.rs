@@ -823,3 +823,19 @@ fn a_container_joins_another_ones_namespaces_by_path_like_a_pod() {
     assert!(r.code != 0 && r.stderr.contains("mount namespace"), "{}", r.stderr);
     ok(&f.rt(&["delete", "-f", "sandbox"]));
 }
+
+#[test]
+fn a_time_namespace_shifts_the_containers_clocks() {
+    let f = Fixture::new();
+    f.command("time", "cut -d. -f1 /proc/uptime; readlink /proc/self/ns/time");
+    f.edit_config(|c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = serde_json::json!({"boottime": {"secs": 86400000, "nanosecs": 0}});
+    });
+    let r = f.rt(&["run", "time"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let uptime: u64 = lines[0].parse().unwrap();
+    assert!(uptime >= 86_400_000, "uptime {uptime} was not shifted by 1000 days");
+    assert_ne!(lines[1], std::fs::read_link("/proc/self/ns/time").unwrap().to_str().unwrap());
+}

@@ -3,7 +3,7 @@
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use nix::sched::{setns, CloneFlags};
+use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -85,24 +85,10 @@ pub fn launch(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Contain
     }
     let (parent_end, child_end) = Channel::pair()?;
 
-    // Joining a PID namespace only moves the runtime's next child, which is the point; the
-    // runtime's own namespace is restored after the clone, for the hooks it spawns.
-    let restore_pid_ns = match plan.join.iter().find(|(f, _)| *f == CloneFlags::CLONE_NEWPID) {
-        Some((_, pid_ns)) => {
-            let own = nix::fcntl::open(
-                "/proc/self/ns/pid",
-                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .map_err(Error::sys("open /proc/self/ns/pid"))?;
-            setns(pid_ns, CloneFlags::CLONE_NEWPID).map_err(Error::sys("join the PID namespace"))?;
-            Some(own)
-        }
-        None => None,
-    };
+    let for_children = namespaces::for_children(&plan, linux.and_then(|l| l.time_offsets().as_ref()))?;
     let cloned = clone_child(plan.new, cgroup.get().clone_target());
-    if let (Some(own), Ok(Cloned::Parent { .. }) | Err(_)) = (&restore_pid_ns, &cloned) {
-        setns(own, CloneFlags::CLONE_NEWPID).map_err(Error::sys("return to the runtime's PID namespace"))?;
+    if !matches!(cloned, Ok(Cloned::Child { .. })) {
+        for_children.restore()?;
     }
     let pid = match cloned? {
         Cloned::Child { in_cgroup } => {

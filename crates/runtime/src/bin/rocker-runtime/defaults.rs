@@ -26,7 +26,7 @@ pub fn write_spec(bundle: &Path) -> Result<(), String> {
 
 /// The OCI runtime features document (runtime-spec features.md).
 pub fn features() -> String {
-    let namespaces = ["pid", "network", "mount", "ipc", "uts"];
+    let namespaces = ["pid", "network", "mount", "ipc", "uts", "cgroup", "time"];
     let caps: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
     let mount_options = [
         "async",
