@@ -839,3 +839,18 @@ fn a_time_namespace_shifts_the_containers_clocks() {
     assert!(uptime >= 86_400_000, "uptime {uptime} was not shifted by 1000 days");
     assert_ne!(lines[1], std::fs::read_link("/proc/self/ns/time").unwrap().to_str().unwrap());
 }
+
+#[test]
+fn scheduler_and_io_priority_are_applied() {
+    let f = Fixture::new();
+    // Field 19 of /proc/self/stat is the nice value, 41 the policy (3 = SCHED_BATCH).
+    f.command("sched", "set -- $(cat /proc/self/stat); echo nice=${19} policy=${41}; ionice -p $$");
+    f.edit_config(|c| {
+        c["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_BATCH", "nice": 7});
+        c["process"]["ioPriority"] = serde_json::json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
+    });
+    let r = f.rt(&["run", "sched"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("nice=7 policy=3\n"), "{}", r.stdout);
+    assert!(r.stdout.ends_with("\nidle\n") || r.stdout.contains("\nidle: prio"), "{}", r.stdout);
+}

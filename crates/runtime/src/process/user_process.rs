@@ -124,6 +124,16 @@ pub fn finalize(process: &Process, prepared: Prepared) -> Result<Finalized, Mess
         None => None,
     };
     set_rlimits(process)?;
+    // While the capabilities a real-time class or a higher priority needs are still there.
+    if let Some(s) = process.scheduler() {
+        step(&format!("setting the scheduler ({:?})", s.policy()), security::set_scheduler(s))?;
+    }
+    if let Some(p) = process.io_priority() {
+        step(
+            &format!("setting the I/O priority ({:?} {})", p.class(), p.priority()),
+            security::set_io_priority(p),
+        )?;
+    }
     if let Some(adj) = process.oom_score_adj() {
         // Lowering it needs CAP_SYS_RESOURCE, which the capability steps below may drop.
         step(
