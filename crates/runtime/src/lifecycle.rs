@@ -77,6 +77,10 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<()> {
 fn create_in(state: &StateDir, spec: &Spec, bundle: &Path, opts: &CreateOptions) -> Result<Container> {
     let fifo_path = state.fifo();
     mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).map_err(Error::sys("mkfifo exec.fifo"))?;
+    // Writable by the init whoever it runs as (root of a user namespace is not the host's),
+    // whatever the umask took off.
+    std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .map_err(|e| Error::Sys { op: "chmod exec.fifo", source: io_errno(&e) })?;
     let fifo = open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(Error::sys("open exec.fifo"))?;
     let mut container = launch(

@@ -38,6 +38,7 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
             LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
             LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
             LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+            LinuxNamespaceType::User if ns.path().is_none() => CloneFlags::CLONE_NEWUSER,
             LinuxNamespaceType::Time if ns.path().is_none() => {
                 plan.new_time = true;
                 continue;
@@ -64,6 +65,16 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
                 plan.join.push((flag, fd));
             }
         }
+    }
+    let linux = spec.linux().as_ref();
+    let mapped = linux.is_some_and(|l| {
+        l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+            && l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+    });
+    if plan.new.contains(CloneFlags::CLONE_NEWUSER) != mapped {
+        return Err(Error::InvalidSpec(
+            "a new user namespace needs linux.uidMappings and linux.gidMappings, and they need one".into(),
+        ));
     }
     if !plan.new.contains(CloneFlags::CLONE_NEWNS) {
         return Err(Error::InvalidSpec(
@@ -120,6 +131,22 @@ impl ForChildren {
         }
         Ok(())
     }
+}
+
+/// Writes the user namespace's maps for `pid` (the runtime does it: writing a map that
+/// names other host ids needs privileges the child does not have in the parent namespace).
+pub fn write_id_maps(pid: nix::unistd::Pid, spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref().expect("plan checked the mappings");
+    for (file, maps) in [("uid_map", linux.uid_mappings()), ("gid_map", linux.gid_mappings())] {
+        let text: String = maps
+            .iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect();
+        std::fs::write(format!("/proc/{pid}/{file}"), text)
+            .map_err(|e| Error::InvalidSpec(format!("writing the user namespace's {file}: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Brings `lo` up in the init's new network namespace, as Docker's `--network none` has it.

@@ -854,3 +854,33 @@ fn scheduler_and_io_priority_are_applied() {
     assert!(r.stdout.starts_with("nice=7 policy=3\n"), "{}", r.stdout);
     assert!(r.stdout.ends_with("\nidle\n") || r.stdout.contains("\nidle: prio"), "{}", r.stdout);
 }
+
+#[test]
+fn a_user_namespace_maps_container_root_to_an_unprivileged_host_user() {
+    let f = Fixture::new();
+    // The rootfs belongs to the mapped range, as an image unpacked for it would.
+    let status = Command::new("chown").args(["-R", "100000:100000"]).arg(f.rootfs_file("")).status().unwrap();
+    assert!(status.success());
+    f.command("userns", "{ id -u; cat /proc/self/uid_map; } > /out; echo ready > /ready; exec sleep 100");
+    f.edit_config(|c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "user"}));
+        let map = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map;
+    });
+    ok(&f.rt(&["run", "-d", "userns"]));
+    wait_for("the container", || f.rootfs_file("ready").exists());
+    let text = std::fs::read_to_string(f.rootfs_file("out")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "0", "root inside: {text}");
+    assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), ["0", "100000", "65536"]);
+    // Seen from the host, the container's root is uid 100000.
+    let state: Value = serde_json::from_str(&f.rt(&["state", "userns"]).stdout).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", state["pid"])).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert_eq!(uid_line.split_whitespace().nth(1), Some("100000"), "{uid_line}");
+    // exec joins the user namespace too.
+    let r = f.rt(&["exec", "userns", "id", "-u"]);
+    assert_eq!(r.stdout, "0\n", "{}", r.stderr);
+    ok(&f.rt(&["delete", "-f", "userns"]));
+}

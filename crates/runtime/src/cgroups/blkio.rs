@@ -8,7 +8,8 @@ use super::fs::{self, CgroupError};
 use super::Version;
 
 pub fn apply(dir: &Path, b: &LinuxBlockIo, version: Version) -> Result<(), CgroupError> {
-    if let Some(weight) = b.weight() {
+    // Docker sends a weight of 0 for "not set", as runc reads it.
+    if let Some(weight) = b.weight().filter(|&w| w > 0) {
         // Kernels with the BFQ scheduler name the file after it.
         let (plain, bfq, value) = match version {
             Version::V1 => ("blkio.weight", "blkio.bfq.weight", weight.to_string()),

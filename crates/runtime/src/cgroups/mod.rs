@@ -33,6 +33,9 @@ pub trait Manager {
     /// single-threaded process moves itself (writing `0`), while moving another process by
     /// pid waits for an RCU grace period, several milliseconds on a cold cgroup.
     fn join_self(&self) -> Result<(), CgroupError>;
+    /// Moves `pid` into the container's cgroup, for a child that cannot move itself (root of
+    /// a user namespace is nobody to the host's cgroup files).
+    fn add_process(&self, pid: nix::unistd::Pid) -> Result<(), CgroupError>;
     /// Writes the spec's resource limits.
     fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError>;
     /// How many processes the kernel's OOM killer has killed in this cgroup.

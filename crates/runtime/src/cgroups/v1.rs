@@ -89,6 +89,10 @@ impl Manager for V1Cgroup {
         self.hierarchies.iter().try_for_each(|h| fs::write(&h.dir, "tasks", "0"))
     }
 
+    fn add_process(&self, pid: nix::unistd::Pid) -> Result<(), CgroupError> {
+        self.hierarchies.iter().try_for_each(|h| fs::write(&h.dir, "cgroup.procs", pid.to_string()))
+    }
+
     fn apply(&self, r: &LinuxResources) -> Result<(), CgroupError> {
         if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
             return Err(CgroupError::Unsupported(

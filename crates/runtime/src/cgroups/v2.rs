@@ -78,6 +78,10 @@ impl Manager for V2Cgroup {
         fs::write(&self.dir, "cgroup.procs", "0")
     }
 
+    fn add_process(&self, pid: nix::unistd::Pid) -> Result<(), CgroupError> {
+        fs::write(&self.dir, "cgroup.procs", pid.to_string())
+    }
+
     fn apply(&self, r: &LinuxResources) -> Result<(), CgroupError> {
         super::apply_resources(r, Version::V2, |c| self.dir_for(c))?;
         // linux.resources.unified: cgroup v2 files written as given.

@@ -24,6 +24,9 @@ pub enum Message {
     Ready,
     /// parent -> child: the cgroup is joined and limited; exec the user's process.
     Start,
+    /// parent -> child: the user namespace's uid and gid maps are written (and, on cgroup
+    /// v1, the child is in its cgroup): it can become root in its namespace.
+    Mapped,
     /// child -> parent: a setup step failed; the init exits without running user code.
     InitFailed { step: String, message: String },
     /// child -> parent: execve of the user's process failed.
@@ -124,6 +127,7 @@ fn message_name(msg: &Message) -> &'static str {
     match msg {
         Message::Ready => "Ready",
         Message::Start => "Start",
+        Message::Mapped => "Mapped",
         Message::InitFailed { .. } => "InitFailed",
         Message::ExecFailed { .. } => "ExecFailed",
     }

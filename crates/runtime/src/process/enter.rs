@@ -23,8 +23,10 @@ use super::StartSignal;
 use crate::cgroups::Manager;
 use crate::error::{Error, Result};
 
-/// The namespaces joined by the child, in order: the mount namespace last.
-const JOINED: [(CloneFlags, &str); 5] = [
+/// The namespaces joined by the child, in order: the user namespace first (it owns the
+/// others, and joining it gives the capabilities to join them), the mount namespace last.
+const JOINED: [(CloneFlags, &str); 6] = [
+    (CloneFlags::CLONE_NEWUSER, "user"),
     (CloneFlags::CLONE_NEWCGROUP, "cgroup"),
     (CloneFlags::CLONE_NEWIPC, "ipc"),
     (CloneFlags::CLONE_NEWUTS, "uts"),

@@ -9,7 +9,7 @@ use std::path::Path;
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use nix::sys::stat::{umask, Mode};
-use nix::unistd::sethostname;
+use nix::unistd::{sethostname, Gid, Uid};
 use oci_spec::runtime::Spec;
 
 use super::channel::{Channel, Message};
@@ -42,6 +42,21 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
         // Die with the runtime: a foreground run that is killed takes its container along
         // instead of leaving it running unsupervised.
         step("setting the parent-death signal", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
+    }
+    if namespaces.new.contains(CloneFlags::CLONE_NEWUSER) {
+        // Nothing privileged before the runtime has written the maps: until then this process
+        // is nobody in its namespace.
+        if !matches!(channel.recv(), Ok(Some((Message::Mapped, _)))) {
+            user_process::exit_now(1);
+        }
+        step(
+            "becoming root in the user namespace",
+            nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)),
+        )?;
+        step(
+            "becoming root in the user namespace",
+            nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)),
+        )?;
     }
     if join_cgroup {
         // Before anything else, so all of the container's work is accounted and limited there.

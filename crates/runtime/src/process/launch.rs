@@ -98,7 +98,8 @@ pub fn launch(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Contain
                 rootfs: &rootfs,
                 namespaces: &plan,
                 cgroup: cgroup.get(),
-                join_cgroup: !in_cgroup,
+                // In a new user namespace the runtime moves it (see map_user_namespace).
+                join_cgroup: !in_cgroup && !plan.new.contains(CloneFlags::CLONE_NEWUSER),
                 opts: &opts,
             };
             init::run(child_end, &args)
@@ -106,7 +107,31 @@ pub fn launch(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Contain
         Cloned::Parent { child } => child,
     };
     drop((child_end, opts));
-    Container::ready(pid, parent_end, cgroup.0.take())
+    let cgroup = cgroup.0.take();
+    if plan.new.contains(CloneFlags::CLONE_NEWUSER) {
+        if let Err(e) = map_user_namespace(pid, spec, cgroup.as_deref(), &parent_end) {
+            // The child waits for Mapped: a Container's drop kills and reaps it.
+            drop(Container {
+                pid,
+                channel: parent_end,
+                pty_master: None,
+                cgroup: CgroupGuard(cgroup),
+                status: None,
+            });
+            return Err(e);
+        }
+    }
+    Container::ready(pid, parent_end, cgroup)
+}
+
+/// For a child in a new user namespace: its maps, and (when the clone could not do it) its
+/// cgroup, both things it cannot do itself; then it may go on.
+fn map_user_namespace(pid: Pid, spec: &Spec, cgroup: Option<&dyn Manager>, channel: &Channel) -> Result<()> {
+    namespaces::write_id_maps(pid, spec)?;
+    if let Some(cg) = cgroup.filter(|c| c.clone_target().is_none()) {
+        cg.add_process(pid)?;
+    }
+    Ok(channel.send(&Message::Mapped)?)
 }
 
 impl Container {

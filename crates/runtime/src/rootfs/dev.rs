@@ -82,6 +82,28 @@ pub fn populate(root: BorrowedFd, devices: &[LinuxDevice]) -> Result<(), RootfsE
 }
 
 /// Makes node `name` in `dir` (`path` is its name in the container, for errors).
+fn bind_host_node(dir: &OwnedFd, name: &OsStr, path: &Path) -> Result<(), RootfsError> {
+    match mknodat(dir, name, SFlag::S_IFREG, Mode::from_bits_truncate(0o644), 0) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(RootfsError::sys("create", path, e)),
+    }
+    let target = nix::fcntl::openat(
+        dir,
+        name,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| RootfsError::sys("open", path, e))?;
+    nix::mount::mount(
+        Some(path),
+        &resolve::fd_path(&target),
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| RootfsError::sys("bind the host's device", path, e))
+}
+
 fn create_node(
     dir: &OwnedFd,
     name: &OsStr,
@@ -95,6 +117,9 @@ fn create_node(
         Ok(()) => {}
         // Already there, e.g. an image that ships /dev nodes: keep it.
         Err(Errno::EEXIST) => return Ok(()),
+        // In a user namespace no device can be made: the host's node is bound in instead
+        // (still before pivot_root, so `path` names the host's).
+        Err(Errno::EPERM) => return bind_host_node(dir, name, path),
         Err(e) => return Err(RootfsError::sys("mknod", path, e)),
     }
     if uid.is_some() || gid.is_some() {
