@@ -41,9 +41,8 @@ if [ -n "${ROCKER_RUNTIME:-}" ]; then
     ROCKER=$ROCKER_RUNTIME
 else
     command -v cargo >/dev/null || die "cargo not found: install Rust or set ROCKER_RUNTIME"
-    echo "building rocker-runtime (release)..."
-    (cd "$REPO" && cargo build --quiet --release -p rocker-runtime)
-    ROCKER=${CARGO_TARGET_DIR:-$REPO/target}/release/rocker-runtime
+    echo "building rocker-runtime (release: scripts/build-release.sh, static-pie)..."
+    ROCKER=$("$REPO/scripts/build-release.sh" -p rocker-runtime)/rocker-runtime
 fi
 declare -A BIN=([rocker]=$ROCKER [runc]=$(command -v runc) [crun]=$(command -v crun))
 

@@ -8,8 +8,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq busybox-static libseccomp-dev pkg-config >/dev/null
 
-cargo build --release --locked
-install -m 0755 target/release/rocker /usr/local/bin/rocker
+release=$(scripts/build-release.sh)
+install -m 0755 "$release/rocker" "$release/rocker-runtime" /usr/local/bin/
 
 # A root filesystem: static busybox and a relative symlink for each applet.
 if [ ! -x /tmp/busybox/bin/busybox ]; then
