@@ -884,3 +884,23 @@ fn a_user_namespace_maps_container_root_to_an_unprivileged_host_user() {
     assert_eq!(r.stdout, "0\n", "{}", r.stderr);
     ok(&f.rt(&["delete", "-f", "userns"]));
 }
+
+#[test]
+fn a_cgroup_namespace_is_rooted_at_the_containers_cgroup() {
+    let f = Fixture::new();
+    f.command("cgns", "cat /proc/self/cgroup");
+    f.edit_config(|c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "cgroup"}))
+    });
+    let r = f.rt(&["run", "cgns"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Every hierarchy the container was placed in shows its cgroup as the root.
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    for (line, own_line) in r.stdout.lines().zip(own.lines()) {
+        let controllers = line.split(':').nth(1).unwrap();
+        let managed = hierarchies().iter().any(|(_, p)| own_line.ends_with(&format!(":{p}")));
+        if managed && !controllers.starts_with("name=") && (cgroup_v2() || !controllers.is_empty()) {
+            assert!(line.ends_with(":/"), "{line} (all: {})", r.stdout);
+        }
+    }
+}

@@ -62,6 +62,11 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
         // Before anything else, so all of the container's work is accounted and limited there.
         step("joining the container's cgroup", cgroup.join_self())?;
     }
+    if namespaces.new.contains(CloneFlags::CLONE_NEWCGROUP) {
+        // Now that the init is in its cgroup, which becomes the namespace's root: the
+        // container sees its own cgroup as "/".
+        step("creating the cgroup namespace", nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP))?;
+    }
     // Namespaces shared with others (a Kubernetes pod's network, say); the PID namespace, if
     // any, was joined by the runtime before the clone.
     for (flag, fd) in namespaces.join.iter().filter(|(f, _)| *f != CloneFlags::CLONE_NEWPID) {

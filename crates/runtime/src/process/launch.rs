@@ -86,7 +86,9 @@ pub fn launch(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Contain
     let (parent_end, child_end) = Channel::pair()?;
 
     let for_children = namespaces::for_children(&plan, linux.and_then(|l| l.time_offsets().as_ref()))?;
-    let cloned = clone_child(plan.new, cgroup.get().clone_target());
+    // The cgroup namespace is made by the init once it is in its cgroup (its root is the
+    // cgroup of whoever makes it): not by the clone, which runs where the runtime is.
+    let cloned = clone_child(plan.new - CloneFlags::CLONE_NEWCGROUP, cgroup.get().clone_target());
     if !matches!(cloned, Ok(Cloned::Child { .. })) {
         for_children.restore()?;
     }
