@@ -60,6 +60,18 @@ pub struct RunArgs {
     /// Cgroup parent: absolute from the cgroup root, relative from rocker's own cgroup
     #[arg(long, default_value = "/rocker")]
     pub cgroup_parent: String,
+    /// Mount the container's root filesystem read-only
+    #[arg(long)]
+    pub read_only: bool,
+    /// Run as UID[:GID] (numeric)
+    #[arg(short = 'u', long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// Add a capability to Docker's default set (NET_ADMIN)
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from the default set (CHOWN, or ALL)
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
     /// Security options: seccomp=unconfined turns off the default seccomp profile
     #[arg(long, value_name = "OPTION")]
     pub security_opt: Vec<String>,
@@ -104,6 +116,10 @@ impl RunArgs {
             },
             cgroup_parent: self.cgroup_parent,
             seccomp,
+            read_only: self.read_only,
+            user: self.user,
+            cap_add: self.cap_add,
+            cap_drop: self.cap_drop,
         })
     }
 }

@@ -85,3 +85,42 @@ fn the_default_seccomp_profile_refuses_new_namespaces_unless_unconfined() {
     assert_eq!(r.code, 125);
     assert!(r.stderr.contains("not supported"), "{}", r.stderr);
 }
+
+#[test]
+fn capabilities_can_be_dropped_and_added() {
+    let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
+    let eff = |flags: &[&str]| {
+        let r = sh(&cg, rootfs.path(), flags, "grep ^CapEff /proc/self/status");
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout.split_whitespace().nth(1).unwrap().to_string()
+    };
+    assert_eq!(eff(&["--cap-drop", "ALL"]), "0000000000000000");
+    // NET_ADMIN is bit 12: Docker's a80425fb plus 0x1000.
+    assert_eq!(eff(&["--cap-add", "NET_ADMIN"]), "00000000a80435fb");
+    assert_eq!(eff(&["--cap-drop", "CAP_CHOWN"]), "00000000a80425fa");
+    let r = sh(&cg, rootfs.path(), &["--cap-add", "NOT_A_CAP"], "true");
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("unknown capability"), "{}", r.stderr);
+}
+
+#[test]
+fn read_only_root_and_a_numeric_user() {
+    let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
+    let r = sh(
+        &cg,
+        rootfs.path(),
+        &["--read-only"],
+        "touch /x 2>&1 || echo refused; touch /dev/shm/ok && echo tmpfs-ok",
+    );
+    assert!(
+        r.stdout.contains("Read-only file system") && r.stdout.contains("refused\ntmpfs-ok"),
+        "{}",
+        r.stdout
+    );
+    assert!(!rootfs.path().join("x").exists());
+    let r = sh(&cg, rootfs.path(), &["-u", "1000:1001"], "id -u; id -g");
+    assert_eq!(r.stdout, "1000\n1001\n", "{}", r.stderr);
+    let r = sh(&cg, rootfs.path(), &["--user", "nobody"], "true");
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("numeric"), "{}", r.stderr);
+}

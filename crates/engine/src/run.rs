@@ -27,6 +27,13 @@ pub struct RunRequest {
     pub cgroup_parent: String,
     /// The default seccomp profile (off with `--security-opt seccomp=unconfined`).
     pub seccomp: bool,
+    /// `--read-only`: the root filesystem is mounted read-only.
+    pub read_only: bool,
+    /// `-u uid[:gid]`.
+    pub user: Option<String>,
+    /// `--cap-add` / `--cap-drop`: capability names (`NET_ADMIN`, `CAP_CHOWN`, `ALL`).
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]

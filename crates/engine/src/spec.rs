@@ -130,8 +130,8 @@ pub fn build(req: &RunRequest, ctx: &Context) -> Result<Spec, EngineError> {
         .args(req.command.clone())
         .env(environment(req, ctx.hostname))
         .cwd(cwd)
-        .user(UserBuilder::default().uid(0u32).gid(0u32).build().map_err(invalid)?)
-        .capabilities(capabilities()?);
+        .user(user(req.user.as_deref())?)
+        .capabilities(capabilities(&req.cap_add, &req.cap_drop)?);
     if let Some((rows, cols)) = ctx.console_size.filter(|_| req.tty) {
         process = process.console_size(
             BoxBuilder::default().height(rows as u64).width(cols as u64).build().map_err(invalid)?,
@@ -165,7 +165,7 @@ pub fn build(req: &RunRequest, ctx: &Context) -> Result<Spec, EngineError> {
     SpecBuilder::default()
         .version("1.2.0")
         .process(process.build().map_err(invalid)?)
-        .root(RootBuilder::default().path(&req.rootfs).readonly(false).build().map_err(invalid)?)
+        .root(RootBuilder::default().path(&req.rootfs).readonly(req.read_only).build().map_err(invalid)?)
         .hostname(ctx.hostname)
         .mounts(default_mounts()?)
         .linux(linux)
@@ -271,8 +271,61 @@ fn seccomp_profile() -> Result<oci_spec::runtime::LinuxSeccomp, EngineError> {
         .map_err(invalid)
 }
 
-fn capabilities() -> Result<oci_spec::runtime::LinuxCapabilities, EngineError> {
-    let set: oci_spec::runtime::Capabilities = CAPABILITIES.into_iter().collect();
+/// `-u uid[:gid]`, numeric (a name would need the image's /etc/passwd).
+fn user(spec: Option<&str>) -> Result<oci_spec::runtime::User, EngineError> {
+    let (uid, gid) = match spec {
+        None | Some("root") | Some("0") => (0, 0),
+        Some(u) => {
+            let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
+            let num = |s: &str| {
+                s.parse::<u32>().map_err(|_| {
+                    EngineError::InvalidArgument(format!(
+                        "invalid --user {u:?}: use a numeric UID[:GID] (user names are not looked up yet)"
+                    ))
+                })
+            };
+            (num(uid)?, num(gid)?)
+        }
+    };
+    UserBuilder::default().uid(uid).gid(gid).build().map_err(invalid)
+}
+
+/// Docker's default capabilities, with `--cap-drop` (which may say ALL) then `--cap-add`.
+fn capabilities(
+    add: &[String],
+    drop: &[String],
+) -> Result<oci_spec::runtime::LinuxCapabilities, EngineError> {
+    let parse = |name: &String| -> Result<Option<Capability>, EngineError> {
+        let bare = name.to_ascii_uppercase();
+        let bare = bare.strip_prefix("CAP_").unwrap_or(&bare);
+        if bare == "ALL" {
+            return Ok(None);
+        }
+        bare.parse()
+            .map(Some)
+            .map_err(|_| EngineError::InvalidArgument(format!("unknown capability {name:?}")))
+    };
+    let mut set: oci_spec::runtime::Capabilities = CAPABILITIES.into_iter().collect();
+    for name in drop {
+        match parse(name)? {
+            None => set.clear(),
+            Some(c) => {
+                set.remove(&c);
+            }
+        }
+    }
+    for name in add {
+        match parse(name)? {
+            None => {
+                return Err(EngineError::InvalidArgument(
+                    "--cap-add ALL is not supported: name the capabilities to add".into(),
+                ))
+            }
+            Some(c) => {
+                set.insert(c);
+            }
+        }
+    }
     LinuxCapabilitiesBuilder::default()
         .bounding(set.clone())
         .effective(set.clone())
@@ -334,6 +387,10 @@ mod tests {
             limits: Limits::default(),
             cgroup_parent: "/rocker".into(),
             seccomp: true,
+            read_only: false,
+            user: None,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
         }
     }
 
