@@ -26,7 +26,8 @@ impl V2Cgroup {
     pub fn create(path: &Path) -> Result<V2Cgroup, CgroupError> {
         let dir = Self::locate(path)?;
         fs::create_leaf(&dir)?;
-        match Self::open(dir.clone()) {
+        match delegate_controllers(&dir).and_then(|available| Self::with_controllers(dir.clone(), available))
+        {
             Ok(cg) => Ok(cg),
             Err(e) => {
                 let _ = fs::remove(&dir);
@@ -40,17 +41,14 @@ impl V2Cgroup {
         Ok(super::resolve(Path::new(CGROUP_ROOT), "/", &own_cgroup()?, path))
     }
 
+    /// An existing cgroup directory (made by `create`, possibly by another runtime process):
+    /// only reads, so that `state` or `ps` never change the hierarchy.
     pub fn open(dir: PathBuf) -> Result<V2Cgroup, CgroupError> {
-        let mut available = controllers(&dir)?;
-        let has = |list: &[String], c: &str| list.iter().any(|a| a == c);
-        if CONTROLLERS.iter().any(|c| !has(&available, c)) {
-            // Only what the root offers and the leaf lacks is worth enabling.
-            let offered = controllers(Path::new(CGROUP_ROOT))?;
-            if CONTROLLERS.iter().any(|c| has(&offered, c) && !has(&available, c)) {
-                enable_controllers(&dir)?;
-                available = controllers(&dir)?;
-            }
-        }
+        let available = controllers(&dir)?;
+        Self::with_controllers(dir, available)
+    }
+
+    fn with_controllers(dir: PathBuf, available: Vec<String>) -> Result<V2Cgroup, CgroupError> {
         let fd = open(&dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|e| CgroupError::Io { op: "open", path: dir.clone(), source: e.into() })?;
         Ok(V2Cgroup { dir, fd, available })
@@ -146,6 +144,22 @@ impl Manager for V2Cgroup {
     fn destroy(&self) -> Result<(), CgroupError> {
         fs::remove(&self.dir)
     }
+}
+
+/// Makes rocker's controllers available in a new leaf (only what the root offers and the
+/// leaf lacks is worth enabling, and usually that is nothing); returns the leaf's controllers.
+fn delegate_controllers(leaf: &Path) -> Result<Vec<String>, CgroupError> {
+    let has = |list: &[String], c: &str| list.iter().any(|a| a == c);
+    let available = controllers(leaf)?;
+    if CONTROLLERS.iter().all(|c| has(&available, c)) {
+        return Ok(available);
+    }
+    let offered = controllers(Path::new(CGROUP_ROOT))?;
+    if CONTROLLERS.iter().any(|c| has(&offered, c) && !has(&available, c)) {
+        enable_controllers(leaf)?;
+        return controllers(leaf);
+    }
+    Ok(available)
 }
 
 fn controllers(dir: &Path) -> Result<Vec<String>, CgroupError> {
