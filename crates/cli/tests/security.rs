@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::os::unix::process::CommandExt;
-
 use common::*;
 
 #[test]
@@ -55,17 +53,9 @@ fn descriptors_rocker_inherits_do_not_reach_the_container() {
     let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
     let host_dir = std::fs::File::open("/").unwrap();
     let mut c = rocker_run(&cg, rootfs.path(), &["/bin/ls", "/proc/self/fd"]);
-    let raw = std::os::fd::AsRawFd::as_raw_fd(&host_dir);
-    // SAFETY: only dup2 between fork and exec: rocker starts with the host's / open as fd 7,
-    // as a careless caller might leave it (CVE-2024-21626).
-    unsafe {
-        c.pre_exec(move || {
-            if libc::dup2(raw, 7) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    // rocker starts with the host's / open as fd 7, as a careless caller might leave it
+    // (CVE-2024-21626).
+    inherit_fds(&mut c, &[(std::os::fd::AsRawFd::as_raw_fd(&host_dir), 7)]);
     let r = output(c);
     assert_eq!(r.code, 0, "{}", r.stderr);
     // 0-2 and the descriptor ls opened for the directory it lists.

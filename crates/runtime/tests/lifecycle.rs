@@ -515,7 +515,6 @@ fn the_runtime_binary_cannot_be_reached_from_a_container_cve_2019_5736() {
 
 #[test]
 fn no_host_descriptor_reaches_the_container_cve_2024_21626() {
-    use std::os::unix::process::CommandExt;
     let f = Fixture::new();
     let host_dir = std::fs::File::open("/").unwrap();
     let raw = std::os::fd::AsRawFd::as_raw_fd(&host_dir);
@@ -525,15 +524,7 @@ fn no_host_descriptor_reaches_the_container_cve_2024_21626() {
         c.current_dir(f.bundle.path())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
-        // SAFETY: only dup2 between fork and exec.
-        unsafe {
-            c.pre_exec(move || {
-                if libc::dup2(raw, 7) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        inherit_fds(&mut c, &[(raw, 7)]);
         output(c)
     };
     f.command("fd", "ls /proc/self/fd");
@@ -691,7 +682,6 @@ fn events_report_usage_as_runc_does() {
 
 #[test]
 fn preserve_fds_passes_descriptors_on_and_no_others() {
-    use std::os::unix::process::CommandExt;
     let f = Fixture::new();
     let shared = f.bundle.path().join("shared");
     std::fs::write(&shared, "through fd 3\n").unwrap();
@@ -701,18 +691,8 @@ fn preserve_fds_passes_descriptors_on_and_no_others() {
     f.command("pf", "cat <&3; ls /proc/self/fd");
     let mut c = runtime_cmd(f.root.path(), &["run", "--preserve-fds", "1", "pf"]);
     c.current_dir(f.bundle.path());
-    // SAFETY: only dup2 and fcntl between fork and exec: fd 3 to pass on, fd 4 to hold back.
-    // (dup2 onto the same number keeps close-on-exec, hence the explicit clear.)
-    unsafe {
-        c.pre_exec(move || {
-            for (from, to) in [(raw3, 3), (raw4, 4)] {
-                if libc::dup2(from, to) < 0 || libc::fcntl(to, libc::F_SETFD, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
+    // fd 3 to pass on, fd 4 to hold back.
+    inherit_fds(&mut c, &[(raw3, 3), (raw4, 4)]);
     let r = output(c);
     let mut lines = r.stdout.lines();
     assert_eq!(lines.next(), Some("through fd 3"), "{}", r.stderr);

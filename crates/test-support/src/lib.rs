@@ -189,3 +189,22 @@ pub fn output(mut c: Command) -> Run {
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     }
 }
+
+/// Starts `cmd` with each `(open, as_fd)` descriptor open as number `as_fd`, not close-on-exec:
+/// what a careless caller (or a socket-activating one) leaves to the process it runs.
+pub fn inherit_fds(cmd: &mut Command, fds: &[(std::os::fd::RawFd, std::os::fd::RawFd)]) {
+    use std::os::unix::process::CommandExt;
+    let fds = fds.to_vec();
+    // SAFETY: only dup2 and fcntl between fork and exec, both async-signal-safe. dup2 onto the
+    // same number keeps close-on-exec, hence the explicit clear.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &(from, to) in &fds {
+                if libc::dup2(from, to) < 0 || libc::fcntl(to, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
