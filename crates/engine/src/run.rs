@@ -3,10 +3,9 @@
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
-use nix::sys::wait::WaitStatus;
 use nix::unistd::isatty;
 use rocker_runtime::console;
-use rocker_runtime::process::{launch, run_in_foreground, LaunchOptions, StartSignal};
+use rocker_runtime::process::{exit_code, launch, run_in_foreground, LaunchOptions, StartSignal};
 use rocker_runtime::signals;
 
 use crate::error::EngineError;
@@ -100,12 +99,4 @@ fn detach_stdin() -> Result<(), EngineError> {
         source,
     })?;
     nix::unistd::dup2_stdin(null).map_err(EngineError::sys("redirecting stdin"))
-}
-
-fn exit_code(status: WaitStatus) -> i32 {
-    match status {
-        WaitStatus::Exited(_, code) => code,
-        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
-        _ => 125,
-    }
 }

@@ -39,6 +39,16 @@ pub struct Exit {
     pub cleanup_errors: Vec<CgroupError>,
 }
 
+/// A reaped process's exit code as shells and Docker give it: its own, or 128+N when signal
+/// N killed it. (`try_wait` only ever records those two kinds of status.)
+pub fn exit_code(status: WaitStatus) -> i32 {
+    match status {
+        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+        WaitStatus::Exited(_, code) => code,
+        _ => 1,
+    }
+}
+
 /// The container's cgroup, removed on drop unless taken.
 struct CgroupGuard(Option<Box<dyn Manager>>);
 

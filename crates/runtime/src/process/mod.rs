@@ -54,4 +54,4 @@ pub enum StartSignal {
     /// blocked open for writing through.
     Fifo(OwnedFd),
 }
-pub use launch::{launch, Container, Exit};
+pub use launch::{exit_code, launch, Container, Exit};

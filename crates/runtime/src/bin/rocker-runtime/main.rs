@@ -10,10 +10,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use nix::sys::signal::Signal;
-use nix::sys::wait::WaitStatus;
 use oci_spec::runtime::{Capability, LinuxResources, Process};
 use rocker_runtime::error::chain;
 use rocker_runtime::lifecycle::{self, CreateOptions};
+use rocker_runtime::process::exit_code;
 
 use args::{Cli, Command, CreateArgs, ListFormat, LogFormat};
 
@@ -58,7 +58,7 @@ fn execute(cli: &Cli) -> Result<u8, String> {
                 if r.keep {
                     return Err("--keep is not supported yet".into());
                 }
-                return Ok(exit_code(lifecycle::run(root, &r.create.id, &opts).map_err(fail)?));
+                return Ok(exit_code(lifecycle::run(root, &r.create.id, &opts).map_err(fail)?) as u8);
             }
         }
         Command::State { id } => {
@@ -84,7 +84,7 @@ fn execute(cli: &Cli) -> Result<u8, String> {
                 pid_file: e.pid_file.as_deref(),
             };
             if let Some(status) = lifecycle::exec(root, &e.id, &process, &opts).map_err(fail)? {
-                return Ok(exit_code(status));
+                return Ok(exit_code(status) as u8);
             }
         }
         Command::Events { stats, interval, id } => {
@@ -119,15 +119,6 @@ fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
         return Err(bad());
     }
     Ok(std::time::Duration::from_millis(n * unit))
-}
-
-/// The process's exit code, or 128+N when signal N killed it.
-fn exit_code(status: WaitStatus) -> u8 {
-    match status {
-        WaitStatus::Exited(_, code) => code as u8,
-        WaitStatus::Signaled(_, sig, _) => 128 + sig as u8,
-        _ => 1,
-    }
 }
 
 /// The process for `exec`: --process as given, or the container's own process with the
