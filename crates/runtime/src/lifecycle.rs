@@ -355,7 +355,7 @@ pub fn run(root: &Path, id: &str, opts: &CreateOptions) -> Result<WaitStatus> {
 /// The container's status now, from its init's /proc entry, the exec FIFO and the freezer.
 fn status(state: &StateDir, record: &Record) -> Status {
     match proc_stat(record.pid) {
-        Some((s, start)) if start == record.pid_start && s != 'Z' && s != 'X' => {
+        Some(p) if p.start == record.pid_start && p.state != 'Z' && p.state != 'X' => {
             if state.fifo().exists() {
                 Status::Created
             } else if cgroups::reopen(&record.cgroup).and_then(|c| c.frozen()).unwrap_or(false) {
@@ -397,7 +397,7 @@ fn oci_state(record: &Record, status: Status) -> OciState {
 fn save_record(state: &StateDir, spec: &Spec, bundle: &Path, container: &Container) -> Result<Record> {
     let pid = container.pid();
     let cgroup = container.cgroup_dirs();
-    let (_, pid_start) = proc_stat(pid.as_raw()).ok_or(Error::InvalidState {
+    let pid_start = proc_stat(pid.as_raw()).map(|p| p.start).ok_or(Error::InvalidState {
         id: state.id.clone(),
         op: "record",
         status: Status::Stopped,
@@ -428,7 +428,7 @@ fn kill_and_wait(record: &Record) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         match proc_stat(record.pid) {
-            Some((s, start)) if start == record.pid_start && s != 'Z' && s != 'X' => {
+            Some(p) if p.start == record.pid_start && p.state != 'Z' && p.state != 'X' => {
                 std::thread::sleep(Duration::from_millis(1))
             }
             _ => return Ok(()),

@@ -183,16 +183,25 @@ fn check_id(id: &str) -> Result<(), StateError> {
     }
 }
 
-/// (state, start time) of a process from /proc/PID/stat, if it exists.
-pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
+/// A process's /proc/PID/stat, if it exists.
+pub fn proc_stat(pid: i32) -> Option<ProcStat> {
     let stat = crate::cgroups::read_virtual(Path::new(&format!("/proc/{pid}/stat"))).ok()?;
     // The command name is in parentheses and may contain spaces: parse after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let mut fields = rest.split(' ');
-    let state = fields.next()?.chars().next()?;
-    // starttime is field 22 overall, the 20th after the state.
-    let start = fields.nth(18)?.parse().ok()?;
-    Some((state, start))
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+    // Fields 3 (state), 20 (num_threads) and 22 (starttime), counted from 1 before the name.
+    Some(ProcStat {
+        state: fields.first()?.chars().next()?,
+        threads: fields.get(17)?.parse().ok()?,
+        start: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// What /proc/PID/stat tells the runtime about a process.
+pub struct ProcStat {
+    pub state: char,
+    pub threads: u64,
+    /// Clock ticks after boot: with the pid, it names a process (pids are reused).
+    pub start: u64,
 }
 
 /// Now, as RFC 3339 in UTC (what runc's `state` prints as `created`).
@@ -233,9 +242,10 @@ mod tests {
 
     #[test]
     fn our_own_stat_parses() {
-        let (state, start) = proc_stat(std::process::id() as i32).unwrap();
-        assert!("RS".contains(state));
-        assert!(start > 0);
+        let stat = proc_stat(std::process::id() as i32).unwrap();
+        assert!("RS".contains(stat.state));
+        assert!(stat.threads >= 1);
+        assert!(stat.start > 0);
     }
 
     #[test]

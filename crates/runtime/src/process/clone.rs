@@ -89,9 +89,9 @@ fn legacy_clone(flags: CloneFlags) -> Result<Cloned> {
 
 fn ensure_single_threaded() -> Result<()> {
     // Fails closed: without /proc we cannot tell, so we do not clone.
-    match std::fs::read_dir("/proc/self/task").map(|d| d.count()) {
-        Ok(1) => Ok(()),
-        Ok(n) => Err(Error::NotSingleThreaded(format!("it has {n} threads"))),
-        Err(e) => Err(Error::NotSingleThreaded(format!("/proc/self/task is unreadable: {e}"))),
+    match crate::state::proc_stat(std::process::id() as i32).map(|p| p.threads) {
+        Some(1) => Ok(()),
+        Some(n) => Err(Error::NotSingleThreaded(format!("it has {n} threads"))),
+        None => Err(Error::NotSingleThreaded("/proc/self/stat is unreadable".into())),
     }
 }
