@@ -3,12 +3,22 @@
 use std::path::PathBuf;
 
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
+use rocker_engine::images::PullPolicy;
 use rocker_engine::units::{parse_cpus, parse_memory};
-use rocker_engine::{Limits, RunRequest};
+use rocker_engine::{Limits, RunRequest, Source};
 
 #[derive(Parser, Debug)]
 #[command(name = "rocker", version, about = "A daemonless, Docker-like container engine")]
 pub struct Cli {
+    /// Where images and containers are kept
+    #[arg(long, global = true, env = "ROCKER_ROOT", default_value = "/var/lib/rocker", value_name = "DIR")]
+    pub root: PathBuf,
+    /// A registry (host[:port]) to reach over plain HTTP (localhost always is)
+    #[arg(long = "insecure-registry", global = true, value_name = "REGISTRY")]
+    pub insecure_registries: Vec<String>,
+    /// Registry credentials file (default: REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json, ~/.docker/config.json)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -17,6 +27,143 @@ pub struct Cli {
 pub enum Command {
     /// Run a command in a new container
     Run(RunArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// List images
+    Images(ImagesArgs),
+    /// Remove images
+    Rmi(RmiArgs),
+    /// Give an image another name
+    Tag(TagArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Make an image from a root filesystem tarball
+    Import(ImportArgs),
+    /// Load images from a docker-archive or oci-archive tar
+    Load(LoadArgs),
+    /// Save images to a docker-archive or oci-archive tar
+    Save(SaveArgs),
+    /// Store credentials for a registry
+    Login(LoginArgs),
+    /// Remove stored credentials for a registry
+    Logout(LogoutArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Show images' configuration as JSON
+    Inspect {
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<String>,
+    },
+    /// Remove images that no tag names and no container uses
+    Prune {
+        /// Do not ask for confirmation (rocker never asks)
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls(ImagesArgs),
+    /// Remove images
+    Rm(RmiArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Give an image another name
+    Tag(TagArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Print only the image reference
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The platform to pick from a multi-platform image (os/arch[/variant])
+    #[arg(long)]
+    pub platform: Option<String>,
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Only image ids
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Show digests
+    #[arg(long)]
+    pub digests: bool,
+    /// table (default) or json (one object per line, as Docker's)
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    /// Remove an image even if several tags name it (all of them go)
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    #[arg(value_name = "SOURCE_IMAGE")]
+    pub source: String,
+    #[arg(value_name = "TARGET_IMAGE")]
+    pub target: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// A tar file, or - for stdin
+    #[arg(value_name = "FILE|-")]
+    pub source: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// The archive (default: stdin)
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// Write to FILE instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// docker-archive (default) or oci-archive
+    #[arg(long, default_value = "docker-archive")]
+    pub format: String,
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    #[arg(short, long)]
+    pub username: Option<String>,
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// Read the password from stdin
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// The registry (default: docker.io)
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -30,9 +177,15 @@ pub struct RunArgs {
     /// Give the container a pseudo-terminal
     #[arg(short = 't', long)]
     pub tty: bool,
-    /// Directory holding the container's root filesystem
-    #[arg(long, value_name = "DIR", required = true)]
-    pub rootfs: PathBuf,
+    /// Directory holding the container's root filesystem (instead of an image)
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+    /// Replace the image's entrypoint ("" clears it)
+    #[arg(long, value_name = "COMMAND")]
+    pub entrypoint: Option<String>,
+    /// When to pull the image: missing (default), always, never
+    #[arg(long, default_value = "missing", value_name = "POLICY")]
+    pub pull: PullPolicy,
     /// Number of CPUs (fractions allowed, 0.5 is half a CPU)
     #[arg(long, value_parser = parse_cpus, allow_negative_numbers = true)]
     pub cpus: Option<f64>,
@@ -81,9 +234,9 @@ pub struct RunArgs {
     /// Print help
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
-    /// The command and its arguments
-    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
-    pub command: Vec<String>,
+    /// The image (unless --rootfs), then the command and its arguments
+    #[arg(trailing_var_arg = true, value_name = "IMAGE|COMMAND")]
+    pub args: Vec<String>,
 }
 
 impl RunArgs {
@@ -99,9 +252,22 @@ impl RunArgs {
                 }
             }
         }
+        let mut args = self.args.into_iter();
+        let source = match self.rootfs {
+            Some(dir) => Source::Rootfs(dir),
+            None => Source::Image {
+                name: args.next().ok_or("rocker run needs an image, or --rootfs DIR and a command")?,
+                pull: self.pull,
+            },
+        };
+        let command: Vec<String> = args.collect();
+        if matches!(source, Source::Rootfs(_)) && command.is_empty() {
+            return Err("rocker run --rootfs needs a command to run".into());
+        }
         Ok(RunRequest {
-            rootfs: self.rootfs,
-            command: self.command,
+            source,
+            command,
+            entrypoint: self.entrypoint,
             tty: self.tty,
             interactive: self.interactive,
             env: self.env,
@@ -132,7 +298,20 @@ pub fn normalize(args: Vec<String>) -> Vec<String> {
     let mut out = Vec::with_capacity(args.len());
     let mut iter = args.into_iter();
     out.extend(iter.next()); // program name
-    let Some(sub_name) = iter.next() else { return out };
+    // Global options (`--root DIR`) may come before the subcommand.
+    let global_takes_value =
+        |arg: &str| cmd.get_arguments().any(|a| a.get_long().is_some_and(|l| arg == format!("--{l}")) && a.get_action().takes_values());
+    let mut sub_name = None;
+    while let Some(arg) = iter.next() {
+        if !arg.starts_with('-') {
+            sub_name = Some(arg);
+            break;
+        }
+        let value = global_takes_value(&arg).then(|| iter.next()).flatten();
+        out.push(arg);
+        out.extend(value);
+    }
+    let Some(sub_name) = sub_name else { return out };
     out.push(sub_name.clone());
     let Some(sub) = cmd.find_subcommand(&sub_name) else {
         out.extend(iter);
@@ -219,19 +398,33 @@ mod tests {
             "/bin/sh",
         ]))
         .unwrap();
-        let Command::Run(r) = cli.command;
+        let Command::Run(r) = cli.command else { panic!("not run") };
         assert!(r.interactive && r.tty);
         assert_eq!(r.cpus, Some(0.5));
         assert_eq!(r.memory, Some(64 << 20));
         assert_eq!(r.pids_limit, Some(50));
         assert_eq!(r.hostname.as_deref(), Some("box"));
-        assert_eq!(r.command, ["/bin/sh"]);
+        assert_eq!(r.args, ["/bin/sh"]);
+    }
+
+    #[test]
+    fn global_options_before_the_subcommand() {
+        assert_eq!(
+            norm(&["rocker", "--root", "/x", "run", "-rootfs=/r", "sh"]),
+            ["rocker", "--root", "/x", "run", "--rootfs=/r", "sh"]
+        );
+        let cli = Cli::try_parse_from(norm(&["rocker", "--root=/x", "run", "busybox", "echo", "hi"])).unwrap();
+        assert_eq!(cli.root, PathBuf::from("/x"));
+        let Command::Run(r) = cli.command else { panic!("not run") };
+        let req = r.into_request().unwrap();
+        assert!(matches!(req.source, Source::Image { ref name, .. } if name == "busybox"));
+        assert_eq!(req.command, ["echo", "hi"]);
     }
 
     #[test]
     fn course_memory_is_mebibytes() {
         let cli = Cli::try_parse_from(norm(&["rocker", "run", "-m=64", "-rootfs=/r", "sh"])).unwrap();
-        let Command::Run(r) = cli.command;
+        let Command::Run(r) = cli.command else { panic!("not run") };
         assert_eq!(r.memory, Some(64 << 20));
     }
 }

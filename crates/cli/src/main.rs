@@ -1,12 +1,14 @@
 //! `rocker`: the Docker-like command line. Thin: parse, call the engine, print.
 
 mod args;
+mod images;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{Cli, Command, RunArgs};
+use args::{Cli, Command, ImageCommand, RunArgs};
+use rocker_engine::{credentials, Engine};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse_from(args::normalize(std::env::args().collect())) {
@@ -17,13 +19,27 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let engine = Engine {
+        root: cli.root,
+        auth_file: cli.authfile.unwrap_or_else(credentials::default_path),
+        insecure_registries: cli.insecure_registries,
+    };
     let code = match cli.command {
-        Command::Run(run) => run_container(run),
+        Command::Run(run) => run_container(&engine, run),
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => images::pull(&engine, a),
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::list(&engine, a),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::remove(&engine, a),
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&engine, a),
+        Command::Image(ImageCommand::Inspect { images: names }) => images::inspect(&engine, &names),
+        Command::Image(ImageCommand::Prune { .. }) => images::prune(&engine),
+        Command::Import(_) | Command::Load(_) | Command::Save(_) => todo!("archives: in progress"),
+        Command::Login(a) => images::login(&engine, a),
+        Command::Logout(a) => images::logout(&engine, a),
     };
     ExitCode::from(code)
 }
 
-fn run_container(args: RunArgs) -> u8 {
+fn run_container(engine: &Engine, args: RunArgs) -> u8 {
     let memory = args.memory;
     let request = match args.into_request() {
         Ok(r) => r,
@@ -32,7 +48,7 @@ fn run_container(args: RunArgs) -> u8 {
             return 125;
         }
     };
-    match rocker_engine::run(&request) {
+    match rocker_engine::run(engine, &request) {
         Ok(outcome) => {
             for w in &outcome.warnings {
                 eprintln!("rocker: warning: {w}");

@@ -6,8 +6,12 @@ use std::path::PathBuf;
 pub enum EngineError {
     #[error("{0}")]
     InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
     #[error(transparent)]
     Runtime(#[from] rocker_runtime::Error),
+    #[error(transparent)]
+    Image(#[from] rocker_image::Error),
     #[error("{what}: {source}")]
     Sys {
         what: &'static str,

@@ -8,14 +8,30 @@ use rocker_runtime::console;
 use rocker_runtime::process::{exit_code, launch, run_in_foreground, LaunchOptions, StartSignal};
 use rocker_runtime::signals;
 
+use crate::container_root::ContainerRoot;
+use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::{id, spec};
+use crate::images::{self, PullPolicy};
+use crate::{id, spec, user};
+use rocker_image::Progress;
+
+/// Where the container's root filesystem comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// `--rootfs DIR`: a directory used as it is.
+    Rootfs(PathBuf),
+    /// An image, run on an overlay of its layers.
+    Image { name: String, pull: PullPolicy },
+}
 
 /// What the user asked `rocker run` for.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
-    pub rootfs: PathBuf,
+    pub source: Source,
+    /// The words after the image (or all of them with `--rootfs`): they replace the image's Cmd.
     pub command: Vec<String>,
+    /// `--entrypoint`: replaces the image's Entrypoint (and drops its Cmd); "" clears it.
+    pub entrypoint: Option<String>,
     pub tty: bool,
     pub interactive: bool,
     pub env: Vec<String>,
@@ -55,7 +71,7 @@ pub struct Outcome {
     pub warnings: Vec<String>,
 }
 
-pub fn run(req: &RunRequest) -> Result<Outcome, EngineError> {
+pub fn run(engine: &Engine, req: &RunRequest) -> Result<Outcome, EngineError> {
     let stdin = std::io::stdin();
     let stdin = stdin.as_fd();
     let stdout = std::io::stdout();
@@ -70,7 +86,32 @@ pub fn run(req: &RunRequest) -> Result<Outcome, EngineError> {
     let hostname = req.hostname.clone().unwrap_or_else(|| id::short(&id).to_string());
     // The window is the terminal rocker writes to; stdin may be /dev/null (-t without -i).
     let console_size = if req.tty { console::size(stdout) } else { None };
-    let spec = spec::build(req, &spec::Context { id: &id, hostname: &hostname, console_size })?;
+    let (root, rootfs, config) = match &req.source {
+        Source::Rootfs(dir) => (None, dir.clone(), None),
+        Source::Image { name, pull } => {
+            let image = images::for_run(engine, name, *pull, Progress::for_stderr(false))?;
+            let config = images::config(engine, &image)?;
+            let root = ContainerRoot::create(engine, &engine.store()?, &image, &id)?;
+            let rootfs = root.rootfs().to_path_buf();
+            (Some(root), rootfs, config.config().clone())
+        }
+    };
+    let config = config.unwrap_or_default();
+    let image_user = config.user().clone();
+    let user = user::resolve(req.user.as_deref().or(image_user.as_deref()), &rootfs)?;
+    let spec = spec::build(
+        req,
+        spec::Context {
+            id: &id,
+            hostname: &hostname,
+            console_size,
+            rootfs: &rootfs,
+            args: command_line(req, config.entrypoint().as_deref(), config.cmd().as_deref())?,
+            image_env: config.env().as_deref().unwrap_or_default(),
+            image_workdir: config.working_dir().as_deref(),
+            user,
+        },
+    )?;
     if !req.interactive {
         detach_stdin()?;
     }
@@ -83,12 +124,33 @@ pub fn run(req: &RunRequest) -> Result<Outcome, EngineError> {
     let signals = signals::block()?;
     let container = launch(&spec, &bundle, LaunchOptions { start: StartSignal::Channel, preserve_fds: 0 })?;
     let exit = run_in_foreground(container, &signals, req.interactive.then_some(stdin))?;
-    Ok(Outcome {
-        short_id: id::short(&id).to_string(),
-        exit_code: exit_code(exit.status),
-        oom_killed: exit.oom_killed,
-        warnings: exit.cleanup_errors.iter().map(|e| e.to_string()).collect(),
-    })
+    let mut warnings: Vec<String> = exit.cleanup_errors.iter().map(|e| e.to_string()).collect();
+    if let Some(Err(e)) = root.map(ContainerRoot::remove) {
+        warnings.push(crate::error_chain(&e));
+    }
+    Ok(Outcome { short_id: id::short(&id).to_string(), exit_code: exit_code(exit.status), oom_killed: exit.oom_killed, warnings })
+}
+
+/// Docker's rule: `--entrypoint` replaces the image's Entrypoint and drops its Cmd; words
+/// after the image replace Cmd; the process runs Entrypoint followed by Cmd.
+fn command_line(req: &RunRequest, entrypoint: Option<&[String]>, cmd: Option<&[String]>) -> Result<Vec<String>, EngineError> {
+    let entrypoint: Vec<String> = match &req.entrypoint {
+        Some(e) if e.is_empty() => vec![],
+        Some(e) => vec![e.clone()],
+        None => entrypoint.unwrap_or_default().to_vec(),
+    };
+    let cmd = match (&req.entrypoint, req.command.is_empty()) {
+        (_, false) => req.command.clone(),
+        (Some(_), true) => vec![],
+        (None, true) => cmd.unwrap_or_default().to_vec(),
+    };
+    let args = [entrypoint, cmd].concat();
+    if args.is_empty() {
+        return Err(EngineError::InvalidArgument(
+            "no command specified: give one after the image, or use an image with an Entrypoint or Cmd".into(),
+        ));
+    }
+    Ok(args)
 }
 
 /// Without `-i` the container reads nothing, as with Docker: its stdin is /dev/null.

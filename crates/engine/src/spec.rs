@@ -4,8 +4,9 @@ use oci_spec::runtime::{
     BoxBuilder, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroup,
     LinuxDeviceCgroupBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
     LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec,
-    SpecBuilder, UserBuilder,
+    SpecBuilder, User,
 };
+use std::path::Path;
 
 use rocker_runtime::process::DEFAULT_PATH;
 
@@ -116,10 +117,17 @@ pub struct Context<'a> {
     pub hostname: &'a str,
     /// The caller's terminal size (rows, columns), given to the container's pty.
     pub console_size: Option<(u16, u16)>,
+    pub rootfs: &'a Path,
+    /// The command line, with the image's Entrypoint and Cmd already applied.
+    pub args: Vec<String>,
+    /// The image's Env and WorkingDir (empty for a plain root filesystem).
+    pub image_env: &'a [String],
+    pub image_workdir: Option<&'a str>,
+    pub user: User,
 }
 
-pub fn build(req: &RunRequest, ctx: &Context) -> Result<Spec, EngineError> {
-    let cwd = req.workdir.as_deref().unwrap_or("/");
+pub fn build(req: &RunRequest, ctx: Context) -> Result<Spec, EngineError> {
+    let cwd = req.workdir.as_deref().or(ctx.image_workdir.filter(|w| !w.is_empty())).unwrap_or("/");
     if !cwd.starts_with('/') {
         return Err(EngineError::InvalidArgument(format!(
             "the working directory {cwd:?} is invalid: it needs to be an absolute path"
@@ -127,10 +135,10 @@ pub fn build(req: &RunRequest, ctx: &Context) -> Result<Spec, EngineError> {
     }
     let mut process = ProcessBuilder::default()
         .terminal(req.tty)
-        .args(req.command.clone())
-        .env(environment(req, ctx.hostname))
+        .args(ctx.args)
+        .env(environment(req, ctx.image_env, ctx.hostname))
         .cwd(cwd)
-        .user(user(req.user.as_deref())?)
+        .user(ctx.user)
         .capabilities(capabilities(&req.cap_add, &req.cap_drop)?);
     if let Some((rows, cols)) = ctx.console_size.filter(|_| req.tty) {
         process = process.console_size(
@@ -165,7 +173,7 @@ pub fn build(req: &RunRequest, ctx: &Context) -> Result<Spec, EngineError> {
     SpecBuilder::default()
         .version("1.2.0")
         .process(process.build().map_err(invalid)?)
-        .root(RootBuilder::default().path(&req.rootfs).readonly(req.read_only).build().map_err(invalid)?)
+        .root(RootBuilder::default().path(ctx.rootfs).readonly(req.read_only).build().map_err(invalid)?)
         .hostname(ctx.hostname)
         .mounts(default_mounts()?)
         .linux(linux)
@@ -173,16 +181,16 @@ pub fn build(req: &RunRequest, ctx: &Context) -> Result<Spec, EngineError> {
         .map_err(invalid)
 }
 
-/// Docker's environment: PATH, HOSTNAME, HOME and TERM (with a tty), then the user's `-e`s,
-/// which replace a default of the same name. `-e NAME` alone takes NAME from rocker's own
-/// environment, and is dropped if rocker has none.
-fn environment(req: &RunRequest, hostname: &str) -> Vec<String> {
+/// Docker's environment: PATH, HOSTNAME, HOME and TERM (with a tty), then the image's Env,
+/// then the user's `-e`s, each replacing an earlier entry of the same name. `-e NAME` alone
+/// takes NAME from rocker's own environment, and is dropped if rocker has none.
+fn environment(req: &RunRequest, image_env: &[String], hostname: &str) -> Vec<String> {
     let mut env =
         vec![format!("PATH={DEFAULT_PATH}"), format!("HOSTNAME={hostname}"), "HOME=/root".to_string()];
     if req.tty {
         env.push("TERM=xterm".to_string());
     }
-    for e in &req.env {
+    for e in image_env.iter().chain(&req.env) {
         let entry = match e.split_once('=') {
             Some(_) => e.clone(),
             None => match std::env::var(e) {
@@ -271,25 +279,6 @@ fn seccomp_profile() -> Result<oci_spec::runtime::LinuxSeccomp, EngineError> {
         .map_err(invalid)
 }
 
-/// `-u uid[:gid]`, numeric (a name would need the image's /etc/passwd).
-fn user(spec: Option<&str>) -> Result<oci_spec::runtime::User, EngineError> {
-    let (uid, gid) = match spec {
-        None | Some("root") | Some("0") => (0, 0),
-        Some(u) => {
-            let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
-            let num = |s: &str| {
-                s.parse::<u32>().map_err(|_| {
-                    EngineError::InvalidArgument(format!(
-                        "invalid --user {u:?}: use a numeric UID[:GID] (user names are not looked up yet)"
-                    ))
-                })
-            };
-            (num(uid)?, num(gid)?)
-        }
-    };
-    UserBuilder::default().uid(uid).gid(gid).build().map_err(invalid)
-}
-
 /// Docker's default capabilities, with `--cap-drop` (which may say ALL) then `--cap-add`.
 fn capabilities(
     add: &[String],
@@ -374,11 +363,13 @@ fn invalid(e: oci_spec::OciSpecError) -> EngineError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::Source;
 
     fn request(env: &[&str], tty: bool) -> RunRequest {
         RunRequest {
-            rootfs: "/tmp/r".into(),
+            source: Source::Rootfs("/tmp/r".into()),
             command: vec!["sh".into()],
+            entrypoint: None,
             tty,
             interactive: false,
             env: env.iter().map(|s| s.to_string()).collect(),
@@ -396,7 +387,9 @@ mod tests {
 
     #[test]
     fn user_env_replaces_defaults_by_name() {
-        let env = environment(&request(&["HOME=/home/x", "A=1"], true), "h");
+        let env = environment(&request(&["HOME=/home/x", "A=1"], true), &["A=0".into(), "B=2".into()], "h");
+        assert!(env.contains(&"B=2".to_string()));
+        assert!(!env.contains(&"A=0".to_string()));
         assert!(env.contains(&"HOME=/home/x".to_string()));
         assert!(!env.contains(&"HOME=/root".to_string()));
         assert!(env.contains(&"TERM=xterm".to_string()));
@@ -406,7 +399,7 @@ mod tests {
 
     #[test]
     fn no_term_without_a_tty() {
-        assert!(!environment(&request(&[], false), "h").iter().any(|e| e.starts_with("TERM=")));
+        assert!(!environment(&request(&[], false), &[], "h").iter().any(|e| e.starts_with("TERM=")));
     }
 
     #[test]

@@ -18,3 +18,4 @@ pub mod state;
 pub mod tty;
 
 pub use error::{Error, Result};
+pub use rootfs::read_in_root;

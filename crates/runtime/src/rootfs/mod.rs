@@ -14,6 +14,8 @@ mod mounts;
 mod paths;
 mod resolve;
 
+pub use resolve::read_in_root;
+
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 

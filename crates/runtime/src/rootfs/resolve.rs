@@ -5,7 +5,7 @@
 //! or a new device node to the host.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -83,6 +83,16 @@ pub fn touch(root: BorrowedFd, path: &Path) -> Result<OwnedFd, RootfsError> {
         Err(e) => return Err(RootfsError::sys("create", path, e)),
     }
     open(root, path)
+}
+
+/// Reads a file of a root filesystem as the container would see it (an image's /etc/passwd,
+/// say): a symlink in the image cannot make the host's file be read instead.
+pub fn read_in_root(root: &Path, path: &Path) -> std::io::Result<Vec<u8>> {
+    let root = std::fs::File::open(root)?;
+    let fd = openat2_in_root(root.as_fd(), path, libc::O_RDONLY)?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut bytes)?;
+    Ok(bytes)
 }
 
 fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr), RootfsError> {

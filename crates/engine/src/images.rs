@@ -1,0 +1,173 @@
+//! The image commands: pull, images, rmi, tag, inspect, prune, and finding a `run`'s image.
+
+use std::str::FromStr;
+
+use oci_spec::image::ImageConfiguration;
+use rocker_image::store::{short_id, Index};
+use rocker_image::{registry, ImageRecord, Progress, Reference};
+use serde_json::{json, Value};
+
+use crate::container_root;
+use crate::engine::{parse_reference, Engine};
+use crate::error::EngineError;
+
+/// `--pull`: when `run` fetches its image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullPolicy {
+    Missing,
+    Always,
+    Never,
+}
+
+impl FromStr for PullPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<PullPolicy, String> {
+        match s {
+            "missing" => Ok(PullPolicy::Missing),
+            "always" => Ok(PullPolicy::Always),
+            "never" => Ok(PullPolicy::Never),
+            _ => Err(format!("invalid --pull {s:?}: use missing, always or never")),
+        }
+    }
+}
+
+pub fn pull(engine: &Engine, name: &str, platform: Option<String>, progress: Progress) -> Result<ImageRecord, EngineError> {
+    let reference = parse_reference(name)?;
+    let store = engine.store()?;
+    let options = engine.pull_options(&reference, platform, progress)?;
+    Ok(rocker_image::pull(&store, &reference, &options).map_err(rocker_image::Error::from)?)
+}
+
+/// The image `run` uses, pulled first if the policy says so.
+pub fn for_run(engine: &Engine, name: &str, policy: PullPolicy, progress: Progress) -> Result<ImageRecord, EngineError> {
+    let found = engine.store()?.index().map_err(rocker_image::Error::from)?.find(name).cloned();
+    match (policy, found) {
+        (PullPolicy::Never, None) => Err(EngineError::NotFound(format!(
+            "no such image: {name} is not in the local store, and --pull never forbids pulling it"
+        ))),
+        (PullPolicy::Missing | PullPolicy::Never, Some(image)) => Ok(image),
+        (policy, _) => {
+            if policy == PullPolicy::Missing && progress != Progress::Quiet {
+                eprintln!("Unable to find image '{name}' locally");
+            }
+            pull(engine, name, None, progress)
+        }
+    }
+}
+
+/// The image's config (Entrypoint, Cmd, Env, ...), as stored.
+pub fn config(engine: &Engine, image: &ImageRecord) -> Result<ImageConfiguration, EngineError> {
+    let bytes = engine.store()?.read_blob(&image.id).map_err(rocker_image::Error::from)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| EngineError::InvalidArgument(format!("the stored config of image {} is not valid: {e}", image.id)))
+}
+
+/// One row of `rocker images`.
+pub struct Listed {
+    pub repository: String,
+    pub tag: String,
+    pub id: String,
+    pub digest: String,
+    pub created: String,
+    pub size: u64,
+}
+
+pub fn list(engine: &Engine) -> Result<Vec<Listed>, EngineError> {
+    let index = engine.store()?.index().map_err(rocker_image::Error::from)?;
+    let mut rows = Vec::new();
+    for image in index.images.values() {
+        let digest = image.repo_digests.first().and_then(|d| d.split_once('@')).map(|(_, d)| d.to_string()).unwrap_or_default();
+        let row = |repository: String, tag: String| Listed {
+            repository,
+            tag,
+            id: short_id(&image.id),
+            digest: digest.clone(),
+            created: image.created.clone().unwrap_or_default(),
+            size: image.size(),
+        };
+        let tags = index.tags_of(&image.id.to_string());
+        if tags.is_empty() {
+            rows.push(row("<none>".into(), "<none>".into()));
+        }
+        for t in tags {
+            let r = Reference::from_str(t).map_err(rocker_image::Error::from)?;
+            rows.push(row(r.name(), r.tag.unwrap_or_default()));
+        }
+    }
+    rows.sort_by(|a, b| b.created.cmp(&a.created).then(a.repository.cmp(&b.repository)));
+    Ok(rows)
+}
+
+pub fn remove(engine: &Engine, name: &str, force: bool) -> Result<Vec<String>, EngineError> {
+    let store = engine.store()?;
+    Ok(store.remove(name, force, || container_root::in_use(engine)).map_err(rocker_image::Error::from)?)
+}
+
+pub fn prune(engine: &Engine) -> Result<Vec<String>, EngineError> {
+    let store = engine.store()?;
+    Ok(store.prune(|| container_root::in_use(engine)).map_err(rocker_image::Error::from)?)
+}
+
+pub fn tag(engine: &Engine, source: &str, target: &str) -> Result<(), EngineError> {
+    let store = engine.store()?;
+    let target = parse_reference(target)?;
+    if target.digest.is_some() {
+        return Err(EngineError::InvalidArgument(format!("{target}: a tag cannot name a digest")));
+    }
+    let image = find(&store.index().map_err(rocker_image::Error::from)?, source)?.clone();
+    Ok(store.add_image(image, &[target]).map_err(rocker_image::Error::from)?)
+}
+
+fn find<'a>(index: &'a Index, name: &str) -> Result<&'a ImageRecord, EngineError> {
+    index.find(name).ok_or_else(|| EngineError::NotFound(format!("no such image: {name}")))
+}
+
+/// Docker's `image inspect` object: the config, with the store's facts around it.
+pub fn inspect(engine: &Engine, name: &str) -> Result<Value, EngineError> {
+    let index = engine.store()?.index().map_err(rocker_image::Error::from)?;
+    let image = find(&index, name)?;
+    let config = serde_json::to_value(config(engine, image)?).expect("a config serializes");
+    let field = |k: &str| config.get(k).cloned().unwrap_or(Value::Null);
+    Ok(json!({
+        "Id": image.id.to_string(),
+        "RepoTags": index.tags_of(&image.id.to_string()),
+        "RepoDigests": image.repo_digests,
+        "Created": field("created"),
+        "Author": field("author"),
+        "Architecture": field("architecture"),
+        "Os": field("os"),
+        "Variant": field("variant"),
+        "Config": field("config"),
+        "RootFS": field("rootfs"),
+        "History": field("history"),
+        "Size": image.size(),
+        "Manifest": { "Digest": image.manifest.to_string(), "MediaType": image.manifest_media_type },
+    }))
+}
+
+/// Docker's spellings of a registry: `https://host/`, `index.docker.io` and none (Docker Hub).
+pub fn registry_name(server: Option<&str>) -> String {
+    let s = server.unwrap_or("docker.io");
+    let s = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")).unwrap_or(s);
+    let s = s.split('/').next().unwrap_or(s);
+    if s == "index.docker.io" || s == "registry-1.docker.io" {
+        "docker.io".into()
+    } else {
+        s.into()
+    }
+}
+
+/// `login`: the credentials are stored only once the registry has accepted them.
+pub fn login(engine: &Engine, registry: &str, user: &str, password: &str) -> Result<(), EngineError> {
+    let options = registry::Options {
+        insecure_registries: engine.insecure_registries.clone(),
+        credentials: Some((user.into(), password.into())),
+    };
+    registry::Client::for_registry(registry, &options).ping().map_err(rocker_image::Error::from)?;
+    Ok(engine.credentials().store(registry, user, password).map_err(rocker_image::Error::from)?)
+}
+
+/// `logout`: false when no credentials were stored.
+pub fn logout(engine: &Engine, registry: &str) -> Result<bool, EngineError> {
+    Ok(engine.credentials().remove(registry).map_err(rocker_image::Error::from)?)
+}

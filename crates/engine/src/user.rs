@@ -1,0 +1,132 @@
+//! `--user` / an image's `User`: `name|uid[:group|gid]`, names looked up in the container's own
+//! /etc/passwd and /etc/group (read inside its root, never the host's), as Docker does.
+
+use std::path::Path;
+
+use oci_spec::runtime::{User, UserBuilder};
+
+use crate::error::EngineError;
+
+struct Passwd {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+struct Group {
+    name: String,
+    gid: u32,
+    members: Vec<String>,
+}
+
+fn read(rootfs: &Path, file: &str) -> String {
+    // A root filesystem without the file has no names: numeric ids still work.
+    rocker_runtime::read_in_root(rootfs, Path::new(file))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+fn passwd(rootfs: &Path) -> Vec<Passwd> {
+    read(rootfs, "/etc/passwd")
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            Some(Passwd { name: f.first()?.to_string(), uid: f.get(2)?.parse().ok()?, gid: f.get(3)?.parse().ok()? })
+        })
+        .collect()
+}
+
+fn groups(rootfs: &Path) -> Vec<Group> {
+    read(rootfs, "/etc/group")
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            Some(Group {
+                name: f.first()?.to_string(),
+                gid: f.get(2)?.parse().ok()?,
+                members: f.get(3).map(|m| m.split(',').filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// The process user for `spec` (`None`: root) in the root filesystem at `rootfs`.
+pub fn resolve(spec: Option<&str>, rootfs: &Path) -> Result<User, EngineError> {
+    let spec = spec.filter(|s| !s.is_empty()).unwrap_or("0");
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let users = passwd(rootfs);
+    let entry = match user.parse::<u32>() {
+        Ok(uid) => users.into_iter().find(|p| p.uid == uid).map(|p| (p.name, p.uid, p.gid)).or(Some((String::new(), uid, 0))),
+        Err(_) => users.into_iter().find(|p| p.name == user).map(|p| (p.name, p.uid, p.gid)),
+    };
+    let (name, uid, primary) = entry.ok_or_else(|| {
+        EngineError::InvalidArgument(format!(
+            "unable to find user {user}: no matching entries in the container's /etc/passwd (use a numeric UID)"
+        ))
+    })?;
+    let all_groups = groups(rootfs);
+    let gid = match group {
+        None => primary,
+        Some(g) => match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => all_groups.iter().find(|e| e.name == g).map(|e| e.gid).ok_or_else(|| {
+                EngineError::InvalidArgument(format!(
+                    "unable to find group {g}: no matching entries in the container's /etc/group (use a numeric GID)"
+                ))
+            })?,
+        },
+    };
+    // With an explicit group Docker sets only that one; otherwise the user's groups too.
+    let additional: Vec<u32> = match group {
+        Some(_) => vec![],
+        None => all_groups.iter().filter(|g| !name.is_empty() && g.members.contains(&name) && g.gid != gid).map(|g| g.gid).collect(),
+    };
+    let mut builder = UserBuilder::default().uid(uid).gid(gid);
+    if !additional.is_empty() {
+        builder = builder.additional_gids(additional);
+    }
+    builder.build().map_err(|e| EngineError::InvalidArgument(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rootfs() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("rocker-user-test-{}-{:?}", std::process::id(), std::thread::current().id()));
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n").unwrap();
+        std::fs::write(dir.join("etc/group"), "root:x:0:\nalice:x:1000:\nwheel:x:10:alice,bob\naudio:x:29:alice\n").unwrap();
+        dir
+    }
+
+    #[test]
+    fn names_numbers_and_groups() {
+        let r = rootfs();
+        let u = resolve(Some("alice"), &r).unwrap();
+        assert_eq!((u.uid(), u.gid(), u.additional_gids().clone()), (1000, 1000, Some(vec![10, 29])));
+        let u = resolve(Some("alice:wheel"), &r).unwrap();
+        assert_eq!((u.uid(), u.gid(), u.additional_gids().clone()), (1000, 10, None));
+        let u = resolve(Some("4242:7"), &r).unwrap();
+        assert_eq!((u.uid(), u.gid()), (4242, 7));
+        let u = resolve(None, &r).unwrap();
+        assert_eq!((u.uid(), u.gid()), (0, 0));
+        assert!(resolve(Some("mallory"), &r).unwrap_err().to_string().contains("unable to find user mallory"));
+        assert!(resolve(Some("alice:nogroup"), &r).is_err());
+        std::fs::remove_dir_all(&r).unwrap();
+    }
+
+    #[test]
+    fn a_symlink_out_of_the_rootfs_is_not_followed() {
+        let r = rootfs();
+        std::fs::remove_file(r.join("etc/passwd")).unwrap();
+        // Followed on the host this reads the host's /etc/passwd (which has root); inside the
+        // rootfs it points at itself, so no user is found.
+        std::os::unix::fs::symlink("/etc/passwd", r.join("etc/passwd")).unwrap();
+        assert!(resolve(Some("root"), &r).is_err());
+        std::fs::remove_dir_all(&r).unwrap();
+    }
+}
