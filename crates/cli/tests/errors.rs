@@ -78,7 +78,7 @@ fn invalid_limits_are_refused_before_anything_is_made() {
 fn a_missing_command_or_unknown_flag_is_a_usage_error() {
     let (cg, rootfs) = (TestCgroup::new(), Rootfs::new());
     let root = rootfs.path().to_str().unwrap();
-    fails(&cg, &["--rootfs", root], 125, "COMMAND");
+    fails(&cg, &["--rootfs", root], 125, "needs a command");
     fails(&cg, &["--rootfs", root, "--no-such-flag", "/bin/true"], 125, "--no-such-flag");
 }
 

@@ -100,6 +100,16 @@ pub fn list(engine: &Engine) -> Result<Vec<Listed>, EngineError> {
 
 pub fn remove(engine: &Engine, name: &str, force: bool) -> Result<Vec<String>, EngineError> {
     let store = engine.store()?;
+    if !force {
+        let index = store.index().map_err(rocker_image::Error::from)?;
+        let image = find(&index, name)?;
+        if container_root::in_use(engine).contains(&image.id.to_string()) {
+            return Err(EngineError::InvalidArgument(format!(
+                "conflict: unable to remove {name} (use -f to untag it): a running container uses image {}",
+                short_id(&image.id)
+            )));
+        }
+    }
     Ok(store.remove(name, force, || container_root::in_use(engine)).map_err(rocker_image::Error::from)?)
 }
 

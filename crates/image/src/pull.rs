@@ -2,7 +2,7 @@
 //! layers in parallel, each decompressed and unpacked as it streams in, verified, and only
 //! then renamed into the store.
 
-use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -10,13 +10,14 @@ use std::sync::Mutex;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use oci_spec::image::{Descriptor, Digest, ImageConfiguration, ImageIndex, ImageManifest};
 
-use crate::digest::{self, Hashing};
+use crate::digest;
+use crate::ingest::{layer_records, stage_layer, LayerError};
 use crate::layer::Compression;
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::registry::{self, Client, RegistryError};
 use crate::store::{ImageRecord, LayerRecord, Store, StoreError};
-use crate::unpack::{unpack, UnpackError};
+use crate::unpack::UnpackError;
 
 /// Layers fetched at once: enough to fill a link, few enough not to thrash a 2-core machine.
 const PARALLEL_LAYERS: usize = 3;
@@ -110,21 +111,7 @@ pub fn pull(store: &Store, reference: &Reference, options: &PullOptions) -> Resu
     };
     let image: ImageManifest = parse(&manifest.bytes, "the image manifest")?;
     let config = fetch_config(store, &client, image.config())?;
-    let diff_ids = config.rootfs().diff_ids();
-    if diff_ids.len() != image.layers().len() {
-        return Err(PullError::Unsupported(format!(
-            "the image config lists {} layers, its manifest {}",
-            diff_ids.len(),
-            image.layers().len()
-        )));
-    }
-    let mut layers = Vec::new();
-    for (desc, diff_id) in image.layers().iter().zip(diff_ids) {
-        let diff_id = Digest::from_str(diff_id).map_err(|_| PullError::Unsupported(format!("bad diff_id {diff_id:?}")))?;
-        let media_type = desc.media_type().to_string();
-        Compression::of_media_type(&media_type).map_err(PullError::Unsupported)?;
-        layers.push(LayerRecord { blob: desc.digest().clone(), diff_id, media_type, size: desc.size() });
-    }
+    let layers = layer_records(&image, &config).map_err(PullError::Unsupported)?;
     fetch_layers(store, &client, &layers, options.progress)?;
     store.put_blob(&manifest.digest, &manifest.bytes)?;
     let record = ImageRecord {
@@ -140,7 +127,7 @@ pub fn pull(store: &Store, reference: &Reference, options: &PullOptions) -> Resu
     Ok(record)
 }
 
-fn is_index(media_type: &str) -> bool {
+pub(crate) fn is_index(media_type: &str) -> bool {
     matches!(
         media_type,
         "application/vnd.oci.image.index.v1+json" | "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -151,7 +138,7 @@ fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, 
     serde_json::from_slice(bytes).map_err(|source| PullError::Json { what: what.into(), source })
 }
 
-fn choose<'a>(index: &'a ImageIndex, wanted: &Platform) -> Option<&'a Descriptor> {
+pub(crate) fn choose<'a>(index: &'a ImageIndex, wanted: &Platform) -> Option<&'a Descriptor> {
     index.manifests().iter().find(|m| m.platform().as_ref().is_some_and(|p| wanted.matches(&Platform::of(p))))
 }
 
@@ -223,21 +210,18 @@ fn fetch_layer(store: &Store, client: &Client, layer: &LayerRecord, bars: &Bars)
     };
     let bar = bars.start(layer);
     let body = client.blob(&layer.blob)?;
-    let (blob_tmp, blob_file) = store.temp_file("blob")?;
-    let dir = store.temp_dir("layer")?;
-    let mut compressed = Hashing::with_tee(bar.wrap_read(body), BufWriter::with_capacity(1 << 20, blob_file));
-    let mut tar = Hashing::new(Compression::of_media_type(&layer.media_type).map_err(PullError::Unsupported)?.decoder(&mut compressed).map_err(io("decompressing"))?);
-    unpack(&mut tar, dir.path()).map_err(|source| PullError::Unpack { layer: name.clone(), source })?;
-    let (diff_id, _, _) = tar.finish().map_err(io("decompressing"))?;
-    let (blob_digest, size, tee) = compressed.finish().map_err(io("downloading"))?;
-    tee.into_inner().map_err(|e| e.into_error()).and_then(|f| f.sync_data()).map_err(io("writing the blob"))?;
+    let compression = Compression::of_media_type(&layer.media_type).map_err(PullError::Unsupported)?;
+    let staged = stage_layer(store, bar.wrap_read(body), compression).map_err(|e| match e {
+        LayerError::Store(e) => PullError::Store(e),
+        LayerError::Unpack(source) => PullError::Unpack { layer: name.clone(), source },
+        LayerError::Io { what, source } => PullError::Io { layer: name.clone(), what, source },
+    })?;
     let desc = Descriptor::new(layer.media_type.as_str().into(), layer.size, layer.blob.clone());
-    verify(&format!("layer {name}"), &desc, &blob_digest, size)?;
-    if diff_id != layer.diff_id {
-        return Err(PullError::Mismatch { what: format!("layer {name} uncompressed digest"), expected: layer.diff_id.to_string(), actual: diff_id.to_string() });
+    verify(&format!("layer {name}"), &desc, &staged.digest, staged.size)?;
+    if staged.diff_id != layer.diff_id {
+        return Err(PullError::Mismatch { what: format!("layer {name} uncompressed digest"), expected: layer.diff_id.to_string(), actual: staged.diff_id.to_string() });
     }
-    store.commit_layer(dir, &layer.diff_id)?;
-    store.commit_blob(blob_tmp, &layer.blob)?;
+    staged.commit(store)?;
     bar.finish("Pull complete");
     Ok(())
 }

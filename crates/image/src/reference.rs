@@ -165,7 +165,7 @@ mod tests {
         assert_eq!(r.to_string(), "localhost:5000/app:latest");
         let d = "sha256:".to_string() + &"a".repeat(64);
         let r = parse(&format!("localhost/app@{d}"));
-        assert_eq!((r.tag, r.manifest_ref()), (None, d.clone()));
+        assert_eq!((r.tag.clone(), r.manifest_ref()), (None, d.clone()));
         let r = parse(&format!("ghcr.io/o/app:v2@{d}"));
         assert_eq!((r.tag.as_deref(), r.manifest_ref()), (Some("v2"), d));
     }

@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
+pub mod oci_image;
+pub mod registry;
 
 /// Debian's busybox-static; the VM harness puts it at the same path.
 pub const BUSYBOX: &str = "/bin/busybox";
