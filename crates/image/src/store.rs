@@ -1,10 +1,12 @@
 //! The content-addressed image store under the engine's root:
 //!
-//!     blobs/sha256/HEX     manifests, configs and layers as the registry sent them
-//!     layers/HEX/          a layer unpacked (overlayfs format), named by its diff_id
-//!     tmp/PID-N-what       work in progress; renamed into place only once verified
-//!     index.json           image records and tags, replaced atomically
-//!     lock, index.lock     flocks: see `Store::lock`
+//! ```text
+//! blobs/sha256/HEX     manifests, configs and layers as the registry sent them
+//! layers/HEX/          a layer unpacked (overlayfs format), named by its diff_id
+//! tmp/PID-N-what       work in progress; renamed into place only once verified
+//! index.json           image records and tags, replaced atomically
+//! lock, index.lock     flocks: see `Store::lock`
+//! ```
 //!
 //! Everything becomes visible by a rename after it is complete and verified, so a process
 //! killed at any point leaves at most a `tmp/` entry, which no reader ever uses and which the
@@ -14,6 +16,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -166,6 +169,10 @@ pub struct Store {
 impl Store {
     /// Opens (and on first use makes) the store under `root`.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
+        // Layers hold setuid files and device nodes of the images: no host user but root may
+        // reach them.
+        fs::create_dir_all(root).map_err(io_err("creating", root))?;
+        fs::set_permissions(root, fs::Permissions::from_mode(0o700)).map_err(io_err("restricting", root))?;
         for dir in ["blobs/sha256", "layers", "tmp"] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_err("creating", &path))?;

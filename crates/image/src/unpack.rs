@@ -83,7 +83,7 @@ pub enum UnpackError {
 pub fn unpack(layer: impl Read, target: &Path) -> Result<Stats, UnpackError> {
     let root = open(target, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| UnpackError::Target { path: target.to_path_buf(), source: e.into() })?;
-    let mut layer_fs = Layer {
+    let mut unpacker = Unpacker {
         root,
         // Reused for every file: large reads keep a decompressor and the disk streaming.
         buf: vec![0; 1 << 20],
@@ -95,19 +95,19 @@ pub fn unpack(layer: impl Read, target: &Path) -> Result<Stats, UnpackError> {
     let mut archive = tar::Archive::new(layer);
     for entry in archive.entries().map_err(|source| UnpackError::Archive { source })? {
         let mut entry = entry.map_err(|source| UnpackError::Archive { source })?;
-        match layer_fs.apply(&mut entry) {
-            Ok(Outcome::Applied) => layer_fs.stats.entries += 1,
+        match unpacker.apply(&mut entry) {
+            Ok(Outcome::Applied) => unpacker.stats.entries += 1,
             Ok(Outcome::Skipped) => {}
             Err(fail) => return Err(fail.at(&entry.path_bytes())),
         }
     }
-    layer_fs.set_dir_times()?;
+    unpacker.set_dir_times()?;
     io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(|source| UnpackError::Archive { source })?;
-    Ok(layer_fs.stats)
+    Ok(unpacker.stats)
 }
 
 /// The state of one unpack: the target and buffers reused from entry to entry.
-struct Layer {
+struct Unpacker {
     root: OwnedFd,
     buf: Vec<u8>,
     /// The current entry's cleaned path.
@@ -171,7 +171,7 @@ enum Node {
     Other,
 }
 
-impl Layer {
+impl Unpacker {
     fn apply<R: Read>(&mut self, entry: &mut tar::Entry<R>) -> Result<Outcome, Fail> {
         let kind = entry.header().entry_type();
         if kind.is_pax_global_extensions() {
@@ -186,6 +186,7 @@ impl Layer {
         let is_dir = kind.is_dir() || (kind == EntryType::Regular && raw.ends_with(b"/"));
         clean(&raw, &mut self.path);
         drop(raw);
+        // Taken out for the call, which borrows `self` mutably; put back to reuse its buffer.
         let path = std::mem::take(&mut self.path);
         let result = self.apply_at(entry, kind, is_dir, &path);
         self.path = path;
@@ -262,6 +263,11 @@ impl Layer {
                     mtime = pax_time(ext.value_bytes())
                         .ok_or_else(|| Fail::invalid("PAX mtime is not a number"))?;
                 } else if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
+                    // overlayfs's own xattrs (redirect, metacopy, opaque, ...) would let the
+                    // layer steer the overlay beyond what whiteouts may say: dropped.
+                    if name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.") {
+                        continue;
+                    }
                     let name = CString::new(name).map_err(|_| Fail::invalid("xattr name holds a NUL"))?;
                     self.xattrs.push((name, ext.value_bytes().to_vec()));
                 }
@@ -288,17 +294,18 @@ impl Layer {
             dir = match open_dir_in(root, prefix) {
                 Err(Errno::ENOENT) => {
                     match mkdirat(&dir, component, Mode::from_bits_truncate(0o755)) {
-                        Ok(()) | Err(Errno::EEXIST) => {}
+                        // Explicitly, so the result does not depend on this process's umask.
+                        Ok(()) => fchmodat(
+                            &dir,
+                            component,
+                            Mode::from_bits_truncate(0o755),
+                            FchmodatFlags::NoFollowSymlink,
+                        )
+                        .map_err(sys("chmod parent directory (fchmodat)"))?,
+                        // A symlink whose target is missing: the open below reports it.
+                        Err(Errno::EEXIST) => {}
                         Err(e) => return Err(sys("creating parent directory (mkdirat)")(e)),
                     }
-                    // Explicitly, so the result does not depend on this process's umask.
-                    fchmodat(
-                        &dir,
-                        component,
-                        Mode::from_bits_truncate(0o755),
-                        FchmodatFlags::NoFollowSymlink,
-                    )
-                    .map_err(sys("chmod parent directory (fchmodat)"))?;
                     open_dir_in(root, prefix)
                 }
                 other => other,
@@ -422,10 +429,11 @@ impl Layer {
                 (if kind == EntryType::Char { SFlag::S_IFCHR } else { SFlag::S_IFBLK }, dev)
             }
         };
+        const MKNOD: &str = "creating node (mknodat)";
         let private = Mode::from_bits_truncate(0o600);
-        match replace(dir, name, "creating node (mknodat)", || mknodat(dir, name, sflag, private, dev)) {
+        match replace(dir, name, MKNOD, || mknodat(dir, name, sflag, private, dev)) {
             // Unprivileged (a user namespace) may not make devices; the runtime gives the container its /dev.
-            Err(Fail::Io { source, .. })
+            Err(Fail::Io { op: MKNOD, source })
                 if sflag != SFlag::S_IFIFO && source.raw_os_error() == Some(libc::EPERM) =>
             {
                 Ok(Outcome::Skipped)
