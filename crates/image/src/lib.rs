@@ -1,8 +1,11 @@
 //! rocker's images: references, the registry client, the content-addressed store, safe layer
 //! unpacking and the overlay a container runs on. It knows nothing of the runtime.
 
+pub mod archive;
 pub mod credentials;
 pub mod digest;
+pub mod import;
+pub mod ingest;
 pub mod layer;
 pub mod overlay;
 pub mod platform;
@@ -31,4 +34,8 @@ pub enum Error {
     Credentials(#[from] credentials::CredentialsError),
     #[error(transparent)]
     Overlay(#[from] overlay::OverlayError),
+    #[error(transparent)]
+    Import(#[from] import::ImportError),
+    #[error(transparent)]
+    Archive(#[from] archive::ArchiveError),
 }

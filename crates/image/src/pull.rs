@@ -204,24 +204,22 @@ fn fetch_layers(store: &Store, client: &Client, layers: &[LayerRecord], progress
 
 fn fetch_layer(store: &Store, client: &Client, layer: &LayerRecord, bars: &Bars) -> Result<(), PullError> {
     let name = layer.blob.to_string();
-    let io = |what| {
-        let name = name.clone();
-        move |source| PullError::Io { layer: name, what, source }
-    };
     let bar = bars.start(layer);
     let body = client.blob(&layer.blob)?;
     let compression = Compression::of_media_type(&layer.media_type).map_err(PullError::Unsupported)?;
-    let staged = stage_layer(store, bar.wrap_read(body), compression).map_err(|e| match e {
+    let layer_error = |e| match e {
         LayerError::Store(e) => PullError::Store(e),
         LayerError::Unpack(source) => PullError::Unpack { layer: name.clone(), source },
         LayerError::Io { what, source } => PullError::Io { layer: name.clone(), what, source },
-    })?;
+    };
+    let staged = stage_layer(store, bar.wrap_read(body), compression).map_err(layer_error)?;
     let desc = Descriptor::new(layer.media_type.as_str().into(), layer.size, layer.blob.clone());
     verify(&format!("layer {name}"), &desc, &staged.digest, staged.size)?;
-    if staged.diff_id != layer.diff_id {
-        return Err(PullError::Mismatch { what: format!("layer {name} uncompressed digest"), expected: layer.diff_id.to_string(), actual: staged.diff_id.to_string() });
+    let unpacked = staged.unpacked().map_err(layer_error)?;
+    if unpacked.diff_id != layer.diff_id {
+        return Err(PullError::Mismatch { what: format!("layer {name} uncompressed digest"), expected: layer.diff_id.to_string(), actual: unpacked.diff_id.to_string() });
     }
-    staged.commit(store)?;
+    unpacked.commit(store)?;
     bar.finish("Pull complete");
     Ok(())
 }
