@@ -123,6 +123,9 @@ pub struct ImportArgs {
     pub source: String,
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub reference: Option<String>,
+    /// The image's default command (split on spaces; Docker's `--change 'CMD ...'` in short)
+    #[arg(long, value_name = "COMMAND")]
+    pub cmd: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -130,8 +133,6 @@ pub struct LoadArgs {
     /// The archive (default: stdin)
     #[arg(short, long, value_name = "FILE")]
     pub input: Option<PathBuf>,
-    #[arg(short, long)]
-    pub quiet: bool,
 }
 
 #[derive(Args, Debug)]

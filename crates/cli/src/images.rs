@@ -5,7 +5,7 @@ use std::io::Read;
 use rocker_engine::images::{self, Listed};
 use rocker_engine::{Engine, EngineError, Progress};
 
-use crate::args::{ImagesArgs, LoginArgs, LogoutArgs, PullArgs, RmiArgs, TagArgs};
+use crate::args::{ImagesArgs, ImportArgs, LoadArgs, LoginArgs, LogoutArgs, PullArgs, RmiArgs, SaveArgs, TagArgs};
 
 fn fail(e: EngineError) -> u8 {
     eprintln!("rocker: {}", rocker_engine::error_chain(&e));
@@ -182,6 +182,34 @@ pub fn prune(engine: &Engine) -> u8 {
         }
         Err(e) => fail(e),
     }
+}
+
+pub fn import(engine: &Engine, a: ImportArgs) -> u8 {
+    let cmd = a.cmd.map(|c| c.split_whitespace().map(String::from).collect());
+    finish(images::import(engine, &a.source, a.reference.as_deref(), cmd).map(|image| println!("{}", image.id)))
+}
+
+pub fn load(engine: &Engine, a: LoadArgs) -> u8 {
+    let loaded = match images::load(engine, a.input.as_deref()) {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    for l in loaded {
+        if let Some(name) = &l.unused_ref_name {
+            eprintln!("rocker: warning: {name:?} names no repository: the image is loaded untagged");
+        }
+        if l.tags.is_empty() {
+            println!("Loaded image ID: {}", l.image.id);
+        }
+        for t in &l.tags {
+            println!("Loaded image: {t}");
+        }
+    }
+    0
+}
+
+pub fn save(engine: &Engine, a: SaveArgs) -> u8 {
+    finish(images::save(engine, &a.images, &a.format, a.output.as_deref()))
 }
 
 pub fn login(engine: &Engine, a: LoginArgs) -> u8 {

@@ -32,7 +32,9 @@ fn main() -> ExitCode {
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&engine, a),
         Command::Image(ImageCommand::Inspect { images: names }) => images::inspect(&engine, &names),
         Command::Image(ImageCommand::Prune { .. }) => images::prune(&engine),
-        Command::Import(_) | Command::Load(_) | Command::Save(_) => todo!("archives: in progress"),
+        Command::Import(a) => images::import(&engine, a),
+        Command::Load(a) => images::load(&engine, a),
+        Command::Save(a) => images::save(&engine, a),
         Command::Login(a) => images::login(&engine, a),
         Command::Logout(a) => images::logout(&engine, a),
     };

@@ -369,3 +369,41 @@ fn two_pulls_of_one_image_at_once_both_succeed() {
     let r = store.run(&[&reference, "sh", "-c", "wc -c < /r"]);
     assert_eq!(r.stdout.trim(), (4 << 20).to_string(), "{}", r.stderr);
 }
+
+#[test]
+fn import_save_and_load_carry_an_image_between_stores() {
+    let rootfs = Rootfs::new();
+    let tarball = TempDir::new("tarball");
+    let tar = tarball.path().join("rootfs.tar.gz");
+    let made = Command::new("tar").arg("-C").arg(rootfs.path()).arg("-czf").arg(&tar).arg(".").status().unwrap();
+    assert!(made.success());
+
+    let store = Store::new();
+    let mut import = store.rocker(&["import", "--cmd", "/bin/echo imported", "-", "local/bb:1"]);
+    import.stdin(std::fs::File::open(&tar).unwrap());
+    let r = output(import);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("sha256:"), "{}", r.stdout);
+    let r = store.run(&["local/bb:1"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "imported\n"), "{}", r.stderr);
+
+    for format in ["docker-archive", "oci-archive"] {
+        let archive = tarball.path().join(format!("{format}.tar"));
+        store.ok(&["save", "--format", format, "-o", archive.to_str().unwrap(), "local/bb:1"]);
+        let inspected = Command::new("skopeo").arg("inspect").arg(format!("{format}:{}", archive.display())).output().unwrap();
+        assert!(inspected.status.success(), "skopeo refused rocker's {format}: {}", String::from_utf8_lossy(&inspected.stderr));
+
+        let other = Store::new();
+        let loaded = other.ok(&["load", "-i", archive.to_str().unwrap()]);
+        assert!(loaded.contains("local/bb:1"), "{format}: {loaded}");
+        let r = other.run(&["local/bb:1"]);
+        assert_eq!((r.code, r.stdout.as_str()), (0, "imported\n"), "{format}: {}", r.stderr);
+    }
+
+    // A failed save leaves no file behind under the name asked for.
+    let missing = tarball.path().join("missing.tar");
+    let r = output(store.rocker(&["save", "-o", missing.to_str().unwrap(), "local/bb:1", "no/such:image"]));
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no such image"), "{}", r.stderr);
+    assert_eq!(names(tarball.path()), ["docker-archive.tar", "oci-archive.tar", "rootfs.tar.gz"]);
+}

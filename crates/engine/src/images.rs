@@ -1,9 +1,14 @@
 //! The image commands: pull, images, rmi, tag, inspect, prune, and finding a `run`'s image.
 
+use std::fs::{self, File};
+use std::io::{self, BufReader, IsTerminal};
+use std::path::Path;
 use std::str::FromStr;
 
 use oci_spec::image::ImageConfiguration;
 use rocker_image::store::{short_id, Index};
+use rocker_image::archive::{self, ArchiveFormat, Loaded};
+use rocker_image::import::{self, ImportConfig};
 use rocker_image::{registry, ImageRecord, Progress, Reference};
 use serde_json::{json, Value};
 
@@ -180,4 +185,77 @@ pub fn login(engine: &Engine, registry: &str, user: &str, password: &str) -> Res
 /// `logout`: false when no credentials were stored.
 pub fn logout(engine: &Engine, registry: &str) -> Result<bool, EngineError> {
     Ok(engine.credentials().remove(registry).map_err(rocker_image::Error::from)?)
+}
+
+/// `import FILE|- [REF]`: a root filesystem tarball as a one-layer image.
+pub fn import(engine: &Engine, source: &str, reference: Option<&str>, cmd: Option<Vec<String>>) -> Result<ImageRecord, EngineError> {
+    let store = engine.store()?;
+    let reference = reference.map(parse_reference).transpose()?;
+    let config = ImportConfig { cmd };
+    let result = if source == "-" {
+        import::import(&store, io::stdin().lock(), reference.as_ref(), config)
+    } else {
+        let file = File::open(source).map_err(|e| EngineError::Io { what: "opening", path: source.into(), source: e })?;
+        import::import(&store, BufReader::with_capacity(1 << 20, file), reference.as_ref(), config)
+    };
+    Ok(result.map_err(rocker_image::Error::from)?)
+}
+
+/// `load [-i FILE]`: the images of a docker-archive or oci-archive (stdin without a file).
+pub fn load(engine: &Engine, input: Option<&Path>) -> Result<Vec<Loaded>, EngineError> {
+    let store = engine.store()?;
+    let result = match input {
+        None => archive::load(&store, io::stdin().lock()),
+        Some(path) => {
+            let file = File::open(path).map_err(|e| EngineError::Io { what: "opening", path: path.into(), source: e })?;
+            archive::load(&store, BufReader::with_capacity(1 << 20, file))
+        }
+    };
+    Ok(result.map_err(rocker_image::Error::from)?)
+}
+
+/// `save [-o FILE] [--format F] IMAGE...`. A file is written beside its final name and
+/// renamed once complete, so a failed save leaves no half archive under that name.
+pub fn save(engine: &Engine, names: &[String], format: &str, output: Option<&Path>) -> Result<(), EngineError> {
+    let format = match format {
+        "docker-archive" | "docker" => ArchiveFormat::DockerArchive,
+        "oci-archive" | "oci" => ArchiveFormat::OciArchive,
+        other => {
+            return Err(EngineError::InvalidArgument(format!(
+                "invalid --format {other:?}: use docker-archive or oci-archive"
+            )))
+        }
+    };
+    let store = engine.store()?;
+    let index = store.index().map_err(rocker_image::Error::from)?;
+    let images = names
+        .iter()
+        .map(|n| find(&index, n).map(|image| (n.clone(), image.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(path) = output else {
+        if io::stdout().is_terminal() {
+            return Err(EngineError::InvalidArgument(
+                "refusing to write an archive to a terminal: use -o FILE or redirect stdout".into(),
+            ));
+        }
+        let out = io::BufWriter::with_capacity(1 << 20, io::stdout().lock());
+        return Ok(archive::save(&store, &images, format, out).map_err(rocker_image::Error::from)?);
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.rocker-{}", std::process::id()));
+    let io_err = |what, p: &Path| {
+        let p = p.to_path_buf();
+        move |source| EngineError::Io { what, path: p, source }
+    };
+    let written = File::create(&tmp).map_err(io_err("creating", &tmp)).and_then(|file| {
+        let mut out = io::BufWriter::with_capacity(1 << 20, file);
+        archive::save(&store, &images, format, &mut out).map_err(rocker_image::Error::from)?;
+        let file = out.into_inner().map_err(|e| io_err("writing", &tmp)(e.into_error()))?;
+        file.sync_all().map_err(io_err("writing", &tmp))?;
+        fs::rename(&tmp, path).map_err(io_err("renaming to", path))
+    });
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
 }
