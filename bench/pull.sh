@@ -16,7 +16,7 @@ podman_cmd() { PODMAN=(podman --root "$T/podman/root" --runroot "$T/podman/run" 
 reset_podman() {
     [ -d "$T/podman" ] || return 0
     "${PODMAN[@]}" system reset -f >/dev/null 2>&1 || true
-    grep " $T/podman" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l
+    { grep " $T/podman" /proc/self/mountinfo || true; } | awk '{print $5}' | sort -r | xargs -r -n1 umount -l
     rm -rf "$T/podman"
 }
 if [ "${1:-}" = --reset-podman ]; then # hyperfine's prepare step for podman
@@ -51,7 +51,10 @@ fi
 T=$(mktemp -d /tmp/rocker-pull-bench.XXXXXX)
 REGISTRY_PID=
 cleanup() {
-    [ -n "$REGISTRY_PID" ] && kill "$REGISTRY_PID" 2>/dev/null && wait "$REGISTRY_PID" 2>/dev/null
+    if [ -n "$REGISTRY_PID" ]; then
+        kill "$REGISTRY_PID" 2>/dev/null || true
+        wait "$REGISTRY_PID" 2>/dev/null || true
+    fi
     reset_podman
     # Never delete through a mount.
     if grep -q " $T" /proc/self/mountinfo; then

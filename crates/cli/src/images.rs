@@ -17,11 +17,12 @@ fn finish(result: Result<(), EngineError>) -> u8 {
 }
 
 pub fn pull(engine: &Engine, a: PullArgs) -> u8 {
-    finish(images::pull(engine, &a.image, a.platform, Progress::for_stderr(a.quiet)).and_then(|image| {
+    finish(images::pull(engine, &a.image, a.platform, Progress::for_stderr(a.quiet)).and_then(|(image, newer)| {
         let reference = rocker_engine::parse_reference(&a.image)?;
         if !a.quiet {
             println!("Digest: {}", image.repo_digests.first().and_then(|d| d.split_once('@')).map_or("", |(_, d)| d));
-            println!("Status: Image is up to date for {reference}");
+            let status = if newer { "Downloaded newer image" } else { "Image is up to date" };
+            println!("Status: {status} for {reference}");
         }
         println!("{reference}");
         Ok(())

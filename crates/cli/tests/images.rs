@@ -116,8 +116,10 @@ fn a_multi_layer_image_runs_on_the_merged_view_of_its_layers() {
     let store = Store::new();
 
     let pulled = store.ok(&["pull", &reference]);
-    assert!(pulled.ends_with(&format!("{reference}\n")), "{pulled}");
+    assert!(pulled.ends_with(&format!("Downloaded newer image for {reference}\n{reference}\n")), "{pulled}");
     assert_eq!(store.layers().len(), 3);
+    let again = store.ok(&["pull", &reference]);
+    assert!(again.contains("Image is up to date"), "{again}");
 
     let r = store.run(&[&reference]);
     assert_eq!(r.code, 0, "{}", r.stderr);

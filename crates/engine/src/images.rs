@@ -36,11 +36,16 @@ impl FromStr for PullPolicy {
     }
 }
 
-pub fn pull(engine: &Engine, name: &str, platform: Option<String>, progress: Progress) -> Result<ImageRecord, EngineError> {
+/// Pulls `name`; also says whether the name now means another image than before (Docker's
+/// "Downloaded newer image" against "Image is up to date").
+pub fn pull(engine: &Engine, name: &str, platform: Option<String>, progress: Progress) -> Result<(ImageRecord, bool), EngineError> {
     let reference = parse_reference(name)?;
     let store = engine.store()?;
+    let before = store.index().map_err(rocker_image::Error::from)?.find(name).map(|i| i.id.clone());
     let options = engine.pull_options(&reference, platform, progress)?;
-    Ok(rocker_image::pull(&store, &reference, &options).map_err(rocker_image::Error::from)?)
+    let image = rocker_image::pull(&store, &reference, &options).map_err(rocker_image::Error::from)?;
+    let newer = before.as_ref() != Some(&image.id);
+    Ok((image, newer))
 }
 
 /// The image `run` uses, pulled first if the policy says so.
@@ -55,7 +60,7 @@ pub fn for_run(engine: &Engine, name: &str, policy: PullPolicy, progress: Progre
             if policy == PullPolicy::Missing && progress != Progress::Quiet {
                 eprintln!("Unable to find image '{name}' locally");
             }
-            pull(engine, name, None, progress)
+            Ok(pull(engine, name, None, progress)?.0)
         }
     }
 }
