@@ -34,6 +34,9 @@ pub enum Error {
         #[source]
         source: nix::Error,
     },
+    /// runc's words: clients may look for them.
+    #[error("cannot exec in a paused container (use --ignore-paused to override)")]
+    ExecInPaused,
     #[error("the container's init has not exited yet")]
     StillRunning,
     #[error("container init failed while {step}: {message}")]

@@ -3,14 +3,14 @@
 //! container's state directory, so concurrent commands on one container are serialized.
 
 use std::collections::HashMap;
-use std::io::IoSlice;
+use std::io::{IoSlice, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{open, OFlag};
+use nix::fcntl::{fcntl, open, FcntlArg, OFlag};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use nix::sys::stat::Mode;
@@ -21,7 +21,8 @@ use serde::Serialize;
 
 use crate::cgroups::{self, CgroupError};
 use crate::error::{Error, Result};
-use crate::process::{launch, run_in_foreground, Container, LaunchOptions, StartSignal};
+use crate::process::channel::{ChannelError, Message};
+use crate::process::{launch_with_hooks, run_in_foreground, Container, LaunchOptions, StartSignal};
 use crate::state::{proc_stat, Record, StateDir, StateError, Status};
 use crate::{hooks, signals};
 
@@ -58,7 +59,6 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<()> {
     let bundle = absolute(opts.bundle)?;
     let spec = load_spec(&bundle)?;
     check_terminal(&spec, opts.console_socket)?;
-    hooks::check_supported(&spec)?;
     warn_ignored(&spec);
     let state = StateDir::create(root, id)?;
     match create_in(&state, &spec, &bundle, opts) {
@@ -83,28 +83,34 @@ fn create_in(state: &StateDir, spec: &Spec, bundle: &Path, opts: &CreateOptions)
         .map_err(|e| Error::Sys { op: "chmod exec.fifo", source: io_errno(&e) })?;
     let fifo = open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(Error::sys("open exec.fifo"))?;
-    let mut container = launch(
+    let record = new_record(&state.id, spec, bundle);
+    let mut container = launch_with_hooks(
         spec,
         bundle,
         LaunchOptions { start: StartSignal::Fifo(fifo), preserve_fds: opts.preserve_fds },
+        Some(&mut |pid| run_create_hooks(spec, &record, pid)),
     )?;
     if let (Some(master), Some(socket)) = (container.take_pty_master(), opts.console_socket) {
         send_console(socket, master)?;
     }
-    let record = save_record(state, spec, bundle, &container)?;
-    run_create_hooks(spec, &record)?;
+    save_record(state, record, &container)?;
     if let Some(pid_file) = opts.pid_file {
         write_pid_file(pid_file, container.pid())?;
     }
     Ok(container)
 }
 
-/// createRuntime, then prestart (deprecated, but Docker still uses it): the container's
-/// namespaces exist, its process has not run. A failure fails the create.
-fn run_create_hooks(spec: &Spec, record: &Record) -> Result<()> {
-    let state = state_json(record, Status::Created);
-    hooks::run(spec, hooks::Kind::CreateRuntime, &state)?;
-    Ok(hooks::run(spec, hooks::Kind::Prestart, &state)?)
+/// prestart (deprecated, but Docker still uses it; run during create as runc does, so before
+/// createRuntime, as the spec then asks), then createRuntime: the init `pid` has made the
+/// container's namespaces and mounts, not yet its pivot_root. A failure fails the create.
+/// Returns the state they got, for the hooks the init runs.
+fn run_create_hooks(spec: &Spec, record: &Record, pid: Pid) -> Result<serde_json::Value> {
+    let record = Record { pid: pid.as_raw(), ..record.clone() };
+    let state = serde_json::to_value(oci_state(&record, Status::Creating)).expect("the state serializes");
+    let text = state.to_string();
+    hooks::run(spec, hooks::Kind::Prestart, &text)?;
+    hooks::run(spec, hooks::Kind::CreateRuntime, &text)?;
+    Ok(state)
 }
 
 /// poststart and poststop failures do not undo what happened: the spec asks for a warning.
@@ -142,10 +148,28 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     }
     std::fs::remove_file(state.fifo())
         .map_err(|e| Error::Sys { op: "remove exec.fifo", source: io_errno(&e) })?;
+    wait_for_exec(fifo)?;
     if let Ok(spec) = load_spec(&record.bundle) {
         run_warning_hooks(&spec, hooks::Kind::Poststart, &record, Status::Running);
     }
     Ok(())
+}
+
+/// Reads the exec FIFO to its end, once the init has written its first byte: the init's end
+/// closes when it execs the user's process (close-on-exec), or when it exits after a
+/// failure on the way (a startContainer hook, the exec), which it writes there first.
+fn wait_for_exec(fifo: OwnedFd) -> Result<()> {
+    // Blocking from now on: the init holds the other end until its exec or exit.
+    fcntl(&fifo, FcntlArg::F_SETFL(OFlag::empty())).map_err(Error::sys("fcntl exec.fifo"))?;
+    let mut report = Vec::new();
+    std::fs::File::from(fifo)
+        .read_to_end(&mut report)
+        .map_err(|e| Error::Sys { op: "read exec.fifo", source: io_errno(&e) })?;
+    if report.is_empty() {
+        return Ok(());
+    }
+    let failure: Message = serde_json::from_slice(&report).map_err(ChannelError::Decode)?;
+    Err(crate::process::failure(failure, "the exec"))
 }
 
 /// OCI state.
@@ -229,6 +253,9 @@ pub fn set_paused(root: &Path, id: &str, paused: bool) -> Result<()> {
 
 pub struct ExecOptions<'a> {
     pub detach: bool,
+    /// Exec into a paused container too: the process joins the frozen cgroup, so it runs
+    /// once the container is resumed.
+    pub ignore_paused: bool,
     pub preserve_fds: u32,
     pub console_socket: Option<&'a Path>,
     pub pid_file: Option<&'a Path>,
@@ -257,7 +284,10 @@ pub fn exec(
         // The lock is held only while reading: a long exec must not block kill or delete.
         let state = StateDir::open(root, id)?;
         let record = state.load()?;
-        expect_status(&state, &record, "exec in", &[Status::Running])?;
+        let current = expect_status(&state, &record, "exec in", &[Status::Running, Status::Paused])?;
+        if current == Status::Paused && !opts.ignore_paused {
+            return Err(Error::ExecInPaused);
+        }
         let spec = load_spec(&record.bundle)?;
         (record, spec)
     };
@@ -323,23 +353,23 @@ pub fn update(root: &Path, id: &str, resources: &oci_spec::runtime::LinuxResourc
 pub fn run(root: &Path, id: &str, opts: &CreateOptions) -> Result<WaitStatus> {
     let bundle = absolute(opts.bundle)?;
     let spec = load_spec(&bundle)?;
-    hooks::check_supported(&spec)?;
     warn_ignored(&spec);
     let state = StateDir::create(root, id)?;
     let result = (|| -> Result<crate::process::Exit> {
         let signals = signals::block()?;
-        let mut container = launch(
+        let record = new_record(&state.id, &spec, &bundle);
+        let mut container = launch_with_hooks(
             &spec,
             &bundle,
             LaunchOptions { start: StartSignal::Channel, preserve_fds: opts.preserve_fds },
+            Some(&mut |pid| run_create_hooks(&spec, &record, pid)),
         )?;
         if let Some(socket) = opts.console_socket {
             if let Some(master) = container.take_pty_master() {
                 send_console(socket, master)?;
             }
         }
-        let record = save_record(&state, &spec, &bundle, &container)?;
-        run_create_hooks(&spec, &record)?;
+        let record = save_record(&state, record, &container)?;
         if let Some(pid_file) = opts.pid_file {
             write_pid_file(pid_file, container.pid())?;
         }
@@ -391,28 +421,32 @@ fn oci_state(record: &Record, status: Status) -> OciState {
     }
 }
 
-/// `cgroup`: the container's cgroup directories, resolved once here: a later command may run
-/// in another cgroup than `create` did (podman's conmon does), which would resolve a
-/// relative cgroupsPath elsewhere.
-fn save_record(state: &StateDir, spec: &Spec, bundle: &Path, container: &Container) -> Result<Record> {
+/// What is known of a container before its launch: all but its init and cgroup.
+fn new_record(id: &str, spec: &Spec, bundle: &Path) -> Record {
+    Record {
+        id: id.to_string(),
+        pid: 0,
+        pid_start: 0,
+        bundle: bundle.to_path_buf(),
+        rootfs: spec.root().as_ref().map(|r| bundle.join(r.path())).unwrap_or_default(),
+        created: crate::state::now_rfc3339(),
+        cgroup: Vec::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+    }
+}
+
+/// Completes `record` with the launched container's init and its cgroup directories, and
+/// saves it. The directories are resolved once here: a later command may run in another
+/// cgroup than `create` did (podman's conmon does), which would resolve a relative
+/// cgroupsPath elsewhere.
+fn save_record(state: &StateDir, record: Record, container: &Container) -> Result<Record> {
     let pid = container.pid();
-    let cgroup = container.cgroup_dirs();
     let pid_start = proc_stat(pid.as_raw()).map(|p| p.start).ok_or(Error::InvalidState {
         id: state.id.clone(),
         op: "record",
         status: Status::Stopped,
     })?;
-    let root = spec.root().as_ref().map(|r| bundle.join(r.path())).unwrap_or_default();
-    let record = Record {
-        id: state.id.clone(),
-        pid: pid.as_raw(),
-        pid_start,
-        bundle: bundle.to_path_buf(),
-        rootfs: root,
-        created: crate::state::now_rfc3339(),
-        cgroup,
-        annotations: spec.annotations().clone().unwrap_or_default(),
-    };
+    let record = Record { pid: pid.as_raw(), pid_start, cgroup: container.cgroup_dirs(), ..record };
     state.save(&record)?;
     Ok(record)
 }

@@ -33,10 +33,12 @@ pub struct Record {
     pub annotations: HashMap<String, String>,
 }
 
-/// The OCI statuses (and `paused`, as runc reports it).
+/// The OCI statuses (and `paused`, as runc reports it). `creating` is only ever told to the
+/// hooks that run during create: a container's state is recorded once it is created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    Creating,
     Created,
     Running,
     Paused,
@@ -47,6 +49,7 @@ impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // pad, not write_str: tables format statuses with a width.
         f.pad(match self {
+            Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
             Status::Paused => "paused",

@@ -98,6 +98,13 @@ fn ok(r: &Run) {
     assert_eq!(r.code, 0, "stdout {} stderr {}", r.stdout, r.stderr);
 }
 
+/// An executable shell script (a hook) at `path`.
+fn write_script(path: &Path, body: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !cond() {
@@ -264,6 +271,8 @@ fn spec_features_and_bad_usage() {
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["ociVersionMax"], "1.2.0");
     assert!(v["linux"]["namespaces"].as_array().unwrap().contains(&"pid".into()));
+    let hooks = v["hooks"].as_array().unwrap();
+    assert!(["createContainer", "startContainer"].iter().all(|h| hooks.contains(&(*h).into())), "{hooks:?}");
     let r = f.rt(&["--systemd-cgroup", "list"]);
     assert!(r.code != 0 && r.stderr.contains("--systemd-cgroup is not supported"), "{}", r.stderr);
     let r = f.rt(&["create", "--no-such-flag", "x"]);
@@ -272,6 +281,69 @@ fn spec_features_and_bad_usage() {
     assert_ne!(r.code, 0);
     let r = f.rt(&["state", "../escape"]);
     assert!(r.code != 0 && r.stderr.contains("invalid container id"), "{}", r.stderr);
+}
+
+#[test]
+fn spec_rootless_maps_the_current_user_to_root_in_a_user_namespace() {
+    let f = Fixture::new();
+    // As runc's: the current user (here an unprivileged one) mapped to root, no network
+    // namespace, the host's /sys bound read-only, no gid= for devpts, no cgroup limits.
+    let user_bundle = TempDir::new("rootless");
+    let status = Command::new("chown").args(["1000:1000"]).arg(user_bundle.path()).status().unwrap();
+    assert!(status.success());
+    let r = output({
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid",
+            "1000",
+            "--regid",
+            "1000",
+            "--clear-groups",
+            RUNTIME,
+            "spec",
+            "--rootless",
+            "--bundle",
+        ])
+        .arg(user_bundle.path());
+        c
+    });
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let c: Value =
+        serde_json::from_slice(&std::fs::read(user_bundle.path().join("config.json")).unwrap()).unwrap();
+    let map = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+    assert_eq!((&c["linux"]["uidMappings"], &c["linux"]["gidMappings"]), (&map, &map));
+    let namespaces: Vec<&str> =
+        c["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap()).collect();
+    assert!(namespaces.contains(&"user") && !namespaces.contains(&"network"), "{namespaces:?}");
+    assert!(c["linux"].get("resources").is_none(), "{c}");
+    let mount =
+        |dest: &str| c["mounts"].as_array().unwrap().iter().find(|m| m["destination"] == dest).unwrap();
+    assert_eq!((&mount("/sys")["type"], &mount("/sys")["source"]), (&"none".into(), &"/sys".into()));
+    let sys_options = mount("/sys")["options"].as_array().unwrap();
+    assert!(["rbind", "ro", "nosuid", "noexec", "nodev"].iter().all(|o| sys_options.contains(&(*o).into())));
+    assert!(!mount("/dev/pts")["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o.as_str().unwrap().starts_with("gid=")));
+
+    // It runs (here as root, so mapped to root): seen from inside.
+    std::fs::remove_file(f.bundle.path().join("config.json")).unwrap();
+    ok(&f.rt(&["spec", "--rootless"]));
+    f.edit_config(|c| {
+        c["root"]["path"] = f.rootfs_file("").to_str().unwrap().into();
+        c["process"]["terminal"] = false.into();
+    });
+    f.command(
+        "rootless",
+        "cat /proc/self/uid_map; readlink /proc/self/ns/net; touch /sys/x 2>/dev/null || echo sys-read-only",
+    );
+    let r = f.rt(&["run", "rootless"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["0", "0", "1"]);
+    assert_eq!(lines[1], std::fs::read_link("/proc/self/ns/net").unwrap().to_str().unwrap());
+    assert_eq!(lines[2], "sys-read-only");
 }
 
 #[test]
@@ -331,6 +403,34 @@ fn exec_runs_in_the_containers_namespaces_and_cgroup() {
 }
 
 #[test]
+fn exec_into_a_paused_container_needs_ignore_paused_and_runs_once_resumed() {
+    let f = Fixture::new();
+    f.command("ip", "exec sleep 100");
+    ok(&f.rt(&["run", "-d", "ip"]));
+    ok(&f.rt(&["pause", "ip"]));
+    let r = f.rt(&["exec", "ip", "true"]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("cannot exec in a paused container (use --ignore-paused to override)"),
+        "{}",
+        r.stderr
+    );
+    // The process joins the frozen cgroup: it is frozen with the container until the resume.
+    let mut c =
+        runtime_cmd(f.root.path(), &["exec", "--ignore-paused", "ip", "sh", "-c", "echo ran; exit 3"]);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut exec = c.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let early = exec.try_wait().unwrap();
+    ok(&f.rt(&["resume", "ip"]));
+    let out = exec.wait_with_output().unwrap();
+    assert!(early.is_none(), "the exec ran while the container was paused: {out:?}");
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
+    ok(&f.rt(&["delete", "-f", "ip"]));
+}
+
+#[test]
 fn rlimits_are_applied_and_a_refused_one_is_named() {
     let f = Fixture::new();
     f.command("rl", "ulimit -n; ulimit -Hn");
@@ -373,8 +473,7 @@ fn hooks_run_with_the_state_on_stdin_and_a_failing_one_fails_create() {
     let dir = f.bundle.path();
     let hook = |name: &str, body: &str| {
         let path = dir.join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        write_script(&path, body);
         serde_json::json!({"path": path, "args": [name, "arg1"], "env": ["HOOK_ENV=yes"], "timeout": 5})
     };
     let out = |name: &str| dir.join(format!("{name}.out"));
@@ -405,8 +504,11 @@ fn hooks_run_with_the_state_on_stdin_and_a_failing_one_fails_create() {
     ok(&f.rt(&["delete", "--force", "h1"]));
     assert!(std::fs::read_to_string(out("stop")).unwrap().contains("\"status\":\"stopped\""));
 
-    // A failing createRuntime hook fails create and leaves nothing; so does one that hangs.
-    for (id, body) in [("h2", "exit 3"), ("h3", "sleep 30")] {
+    // A failing createRuntime hook fails create and leaves nothing; so does one that hangs,
+    // and what it started is killed with it.
+    let child_pid = dir.join("hook-child");
+    let hang = format!("sleep 30 & echo $! > {}; wait", child_pid.display());
+    for (id, body) in [("h2", "exit 3"), ("h3", hang.as_str())] {
         let mut bad = hook("bad", body);
         bad["timeout"] = 1.into();
         f.command(id, "exec sleep 100");
@@ -416,7 +518,140 @@ fn hooks_run_with_the_state_on_stdin_and_a_failing_one_fails_create() {
         assert!(r.stderr.contains("createRuntime hook"), "{}", r.stderr);
         assert!(std::fs::read_dir(f.root.path()).unwrap().next().is_none(), "state left behind");
     }
+    let sleep = std::fs::read_to_string(child_pid).unwrap();
+    wait_for("the hook's child to be killed", || {
+        std::fs::read_to_string(format!("/proc/{}/stat", sleep.trim())).map_or(true, |s| s.contains(") Z "))
+    });
     assert!(f.cg.children().is_empty());
+}
+
+#[test]
+fn create_container_and_start_container_hooks_run_inside_the_container_in_the_specs_order() {
+    let f = Fixture::new();
+    let dir = f.bundle.path();
+    let rootfs = f.rootfs_file("");
+    let order = dir.join("order");
+    let log = |name: &str| format!("echo {name} >> {}", order.display());
+    // Hooks in the runtime's namespaces, and createContainer, whose path is the host's too.
+    let host_hook = |name: &str, body: &str| {
+        let path = dir.join(name);
+        write_script(&path, body);
+        serde_json::json!({"path": path, "timeout": 5})
+    };
+    // The createContainer hook, between the mounts and pivot_root: it sees the host's root
+    // and the container's mounts below the rootfs, and can still write to a root that is to
+    // be read-only.
+    let create_container = host_hook(
+        "create-container",
+        &format!(
+            "{{ cat; echo; readlink /proc/self/ns/mnt /proc/self/ns/pid; grep CapEff /proc/self/status; \
+             [ -c {root}/dev/null ] && echo dev-mounted; }} > {out}; echo from-hook > {root}/from-hook; {log}",
+            root = rootfs.display(),
+            out = dir.join("cc.out").display(),
+            log = log("createContainer")
+        ),
+    );
+    // startContainer's path is the container's: the script lives in its rootfs.
+    write_script(
+        &f.rootfs_file("hooks/start"),
+        "{ cat; echo; readlink /proc/self/ns/mnt; [ -e /dev/shm/started ] && echo after || echo before; } > /dev/shm/sc.out",
+    );
+    f.command(
+        "hk",
+        "cat /from-hook > /dev/shm/seen; grep CapEff /proc/self/status >> /dev/shm/seen; \
+         echo > /dev/shm/started; exec sleep 100",
+    );
+    let (pre, cr, post) = (
+        host_hook("prestart", &log("prestart")),
+        host_hook("cr", &log("createRuntime")),
+        host_hook("post", &log("poststart")),
+    );
+    f.edit_config(|c| {
+        c["root"]["readonly"] = true.into();
+        c["hooks"] = serde_json::json!({
+            "prestart": [pre], "createRuntime": [cr], "createContainer": [create_container],
+            "startContainer": [{"path": "/hooks/start", "timeout": 5}], "poststart": [post]
+        });
+    });
+    ok(&f.rt(&["create", "hk"]));
+    assert_eq!(std::fs::read_to_string(&order).unwrap(), "prestart\ncreateRuntime\ncreateContainer\n");
+    let state: Value = serde_json::from_str(&f.rt(&["state", "hk"]).stdout).unwrap();
+    let init = state["pid"].as_i64().unwrap();
+    let init_ns = |kind: &str| std::fs::read_link(format!("/proc/{init}/ns/{kind}")).unwrap();
+    let text = std::fs::read_to_string(dir.join("cc.out")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // The state as the container sees it: its init is PID 1 there.
+    let hook_state: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!((hook_state["id"].as_str(), hook_state["status"].as_str()), (Some("hk"), Some("creating")));
+    assert_eq!(hook_state["pid"], 1);
+    assert_eq!(lines[1], init_ns("mnt").to_str().unwrap(), "not in the container's mount namespace");
+    assert_ne!(lines[1], std::fs::read_link("/proc/self/ns/mnt").unwrap().to_str().unwrap());
+    assert_eq!(lines[2], init_ns("pid").to_str().unwrap(), "not in the container's PID namespace");
+    // Root with all of the runtime's capabilities, unlike the container's process.
+    let own_caps = std::fs::read_to_string("/proc/self/status").unwrap();
+    let own_caps = own_caps.lines().find(|l| l.starts_with("CapEff")).unwrap();
+    assert_eq!(lines[3], own_caps);
+    assert_eq!(lines[4], "dev-mounted");
+    let in_container = |name: &str| std::fs::read_to_string(format!("/proc/{init}/root/dev/shm/{name}"));
+    assert!(in_container("sc.out").is_err(), "startContainer ran before start");
+
+    ok(&f.rt(&["start", "hk"]));
+    // start returns once the process has started: the poststart hook ran after it.
+    assert_eq!(
+        std::fs::read_to_string(&order).unwrap(),
+        "prestart\ncreateRuntime\ncreateContainer\npoststart\n"
+    );
+    wait_for("the container's process", || in_container("started").is_ok());
+    let text = in_container("sc.out").unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let hook_state: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!((hook_state["status"].as_str(), hook_state["pid"].as_i64()), (Some("created"), Some(1)));
+    assert_eq!(lines[1], init_ns("mnt").to_str().unwrap());
+    assert_eq!(lines[2], "before", "startContainer ran after the container's process");
+    let seen = in_container("seen").unwrap();
+    assert!(seen.starts_with("from-hook\n"), "{seen}");
+    assert!(!seen.contains(own_caps), "the container's process kept every capability: {seen}");
+    ok(&f.rt(&["delete", "--force", "hk"]));
+}
+
+#[test]
+fn a_failing_create_container_hook_fails_create_and_a_failing_start_container_hook_fails_start() {
+    let f = Fixture::new();
+    let bad = f.bundle.path().join("bad");
+    // A failure and a hang (killed at its timeout) fail create, and leave nothing.
+    for (id, body, error) in
+        [("cc1", "exit 3", "exited with exit status: 3"), ("cc2", "sleep 30", "timed out after 1s")]
+    {
+        write_script(&bad, body);
+        f.command(id, "exec sleep 100");
+        f.edit_config(|c| c["hooks"] = serde_json::json!({"createContainer": [{"path": bad, "timeout": 1}]}));
+        let r = f.rt(&["create", id]);
+        assert_ne!(r.code, 0);
+        let named = format!("createContainer hook {}: {error}", bad.display());
+        assert!(r.stderr.contains(&named), "{}", r.stderr);
+        assert!(std::fs::read_dir(f.root.path()).unwrap().next().is_none(), "state left behind");
+        assert!(f.cg.children().is_empty());
+    }
+
+    // startContainer: create succeeds, start reports the failure, the process never runs.
+    write_script(&f.rootfs_file("hooks/bad"), "exit 4");
+    f.command("sc1", "echo > /started; exec sleep 100");
+    f.edit_config(|c| c["hooks"] = serde_json::json!({"startContainer": [{"path": "/hooks/bad"}]}));
+    ok(&f.rt(&["create", "sc1"]));
+    let r = f.rt(&["start", "sc1"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("startContainer hook /hooks/bad: exited with exit status: 4"), "{}", r.stderr);
+    assert_eq!(f.status("sc1"), "stopped");
+    assert!(!f.rootfs_file("started").exists(), "the process ran after its startContainer hook failed");
+    ok(&f.rt(&["delete", "sc1"]));
+    assert!(f.cg.children().is_empty());
+    // So does `run`, which waits for the process itself.
+    f.command("sc2", "echo > /started; exec sleep 100");
+    let r = f.rt(&["run", "sc2"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("startContainer hook /hooks/bad: exited with exit status: 4"), "{}", r.stderr);
+    assert!(!f.rootfs_file("started").exists());
+    assert!(std::fs::read_dir(f.root.path()).unwrap().next().is_none(), "state left behind");
 }
 
 #[test]
@@ -652,6 +887,67 @@ fn update_changes_the_limits_of_a_running_container() {
     ok(&f.rt(&["delete", "-f", "up"]));
     let r = f.rt(&["update", "--pids-limit", "5", "up"]);
     assert!(r.code != 0 && r.stderr.contains("does not exist"), "{}", r.stderr);
+}
+
+#[test]
+fn a_real_time_budget_lets_the_containers_process_take_a_real_time_class() {
+    let f = Fixture::new();
+    // Field 41 of /proc/self/stat is the policy (1 = SCHED_FIFO).
+    f.command("rt", "set -- $(cat /proc/self/stat); echo policy=${41}");
+    f.edit_config(|c| {
+        c["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_FIFO", "priority": 10});
+        c["linux"]["resources"]["cpu"] =
+            serde_json::json!({"realtimeRuntime": 10000, "realtimePeriod": 1000000});
+    });
+    // This test's own cgroup and its cgroup parent in the cpu hierarchy (v1).
+    let cpu = f.cg.dirs().into_iter().find(|d| d.parent().unwrap().join("cpu.shares").exists());
+    let rt_file = cpu.as_ref().map(|d| d.parent().unwrap().join("cpu.rt_runtime_us"));
+    if cgroup_v2() || !rt_file.as_ref().unwrap().exists() {
+        // No real-time group scheduling: refused, never ignored.
+        let r = f.rt(&["run", "rt"]);
+        assert_ne!(r.code, 0, "{}", r.stdout);
+        let why = if cgroup_v2() { "cgroup v2 has no real-time controller" } else { "CONFIG_RT_GROUP_SCHED" };
+        assert!(r.stderr.contains("cpu.rt_runtime_us") && r.stderr.contains(why), "{}", r.stderr);
+        assert!(f.cg.children().is_empty());
+        return;
+    }
+    let parent = cpu.unwrap();
+    // A new cgroup has no real-time budget, so neither has the container's below it.
+    let r = f.rt(&["run", "rt"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("cpu.rt_runtime_us") && r.stderr.contains("give the parent a budget"),
+        "{}",
+        r.stderr
+    );
+    assert!(f.cg.children().is_empty());
+    std::fs::create_dir_all(&parent).unwrap();
+    std::fs::write(parent.join("cpu.rt_runtime_us"), "20000")
+        .expect("this test's own cgroup has no real-time budget to give");
+    let r = f.rt(&["run", "rt"]);
+    assert_eq!(r.stdout, "policy=1\n", "{}", r.stderr);
+    // Without a budget of its own the process may not take a real-time class.
+    f.edit_config(|c| {
+        c["linux"]["resources"].as_object_mut().unwrap().remove("cpu");
+    });
+    let r = f.rt(&["run", "rt"]);
+    assert!(r.code != 0 && r.stderr.contains("setting the scheduler"), "{}", r.stderr);
+
+    // The files, and `update`.
+    f.command("rt2", "exec sleep 100");
+    f.edit_config(|c| {
+        c["linux"]["resources"]["cpu"] =
+            serde_json::json!({"realtimeRuntime": 10000, "realtimePeriod": 1000000})
+    });
+    ok(&f.rt(&["run", "-d", "rt2"]));
+    let dir = parent.join("rt2");
+    let read = |file: &str| std::fs::read_to_string(dir.join(file)).unwrap().trim().to_string();
+    assert_eq!((read("cpu.rt_runtime_us"), read("cpu.rt_period_us")), ("10000".into(), "1000000".into()));
+    ok(&f.rt(&["update", "--cpu-rt-period", "500000", "--cpu-rt-runtime", "5000", "rt2"]));
+    assert_eq!((read("cpu.rt_runtime_us"), read("cpu.rt_period_us")), ("5000".into(), "500000".into()));
+    let r = f.rt(&["update", "--cpu-rt-runtime", "400000", "rt2"]);
+    assert!(r.code != 0 && r.stderr.contains("cpu.rt_runtime_us"), "{}", r.stderr);
+    ok(&f.rt(&["delete", "-f", "rt2"]));
 }
 
 #[test]

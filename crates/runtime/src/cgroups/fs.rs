@@ -38,6 +38,15 @@ pub enum CgroupError {
     OwnCgroup(String),
     #[error("the {controller} controller is not available in {path} (cgroup.controllers); enable it in the parent's cgroup.subtree_control")]
     ControllerUnavailable { controller: String, path: PathBuf },
+    #[error("linux.resources.cpu.realtimeRuntime: {path} does not exist: this kernel has no real-time group scheduling (CONFIG_RT_GROUP_SCHED), so a container cannot be given a real-time budget; leave realtimeRuntime and realtimePeriod out")]
+    RealtimeUnsupported { path: PathBuf },
+    #[error("write {path}: a real-time runtime of {runtime} µs must not exceed the period, and the parent cgroup must have that share of real-time time left in its own cpu.rt_runtime_us (a new cgroup has none: give the parent a budget first): {source}")]
+    RealtimeBudget {
+        path: PathBuf,
+        runtime: i64,
+        #[source]
+        source: io::Error,
+    },
     #[error("{path} still has processes after they were killed; it was left in place")]
     Busy { path: PathBuf },
 }

@@ -19,6 +19,13 @@ use serde::{Deserialize, Serialize};
 /// Every message that crosses the channel. See `process::launch` for the protocol.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Message {
+    /// child -> parent, for a spec with hooks (`hooks::init_waits_for_runtime`): the spec's
+    /// mounts are made and pivot_root is next, the point where the runtime's prestart and
+    /// createRuntime hooks run. The init waits for `HooksRan`.
+    Mounted,
+    /// parent -> child: those hooks ran; `state` is the container's OCI state, for the
+    /// createContainer and startContainer hooks the init runs itself.
+    HooksRan { state: serde_json::Value },
     /// child -> parent: namespaces, rootfs and hostname are set up; the init waits for `Start`.
     /// When the process has a terminal, the pty master travels with this message.
     Ready,
@@ -125,6 +132,8 @@ impl Channel {
 
 fn message_name(msg: &Message) -> &'static str {
     match msg {
+        Message::Mounted => "Mounted",
+        Message::HooksRan { .. } => "HooksRan",
         Message::Ready => "Ready",
         Message::Start => "Start",
         Message::Mapped => "Mapped",

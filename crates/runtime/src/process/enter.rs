@@ -72,7 +72,7 @@ pub fn enter(
         }
         Cloned::Parent { child } => {
             drop(child_end);
-            Container::ready(child, parent_end, None)
+            Container::ready(child, parent_end, None, None)
         }
     }
 }

@@ -10,13 +10,16 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{sethostname, Gid, Uid};
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{Process, Spec};
+use serde_json::Value;
 
 use super::channel::{Channel, Message};
 use super::user_process::{self, step, wait_for_start};
 use super::{LaunchOptions, StartSignal};
 use crate::cgroups::Manager;
+use crate::hooks::{self, Kind};
 use crate::namespaces::{self, Plan};
+use crate::state::Status;
 use crate::{rootfs, security, tty};
 
 /// What the init needs besides its channel.
@@ -76,7 +79,10 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
     umask(Mode::empty());
     let process = spec.process().as_ref().expect("launch checked that the spec has a process");
 
-    step("setting up the root filesystem", rootfs::setup(spec, rootfs, &cgroup.dirs()))?;
+    step("setting up the root filesystem", rootfs::mount_all(spec, rootfs, &cgroup.dirs()))?;
+    let hook_state =
+        if hooks::init_waits_for_runtime(spec) { Some(run_create_hooks(channel, spec)?) } else { None };
+    step("setting up the root filesystem", rootfs::switch_root(spec, rootfs))?;
     if namespaces.new.contains(CloneFlags::CLONE_NEWNET) {
         step("bringing up the loopback interface", namespaces::loopback_up())?;
     }
@@ -102,6 +108,48 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
     }
     let master = finalized.pty_master.as_ref().map(|m| m.as_raw_fd());
     step("reporting readiness", channel.send_with_fd(&Message::Ready, master))?;
-    wait_for_start(channel, start);
+    let fifo = wait_for_start(channel, start);
+    let Err(failure) = start_process(spec, process, hook_state, finalized);
+    if let Some(fifo) = fifo {
+        user_process::report_to_fifo(fifo, &failure);
+    }
+    Err(failure)
+}
+
+/// Where the spec puts them, between the mounts and pivot_root: the runtime's prestart and
+/// createRuntime hooks, then the init's createContainer hooks. Those run in the container's
+/// namespaces but with the host's `/` still in place (their paths are the host's, as the
+/// spec says), as root with the init's full capabilities and no seccomp filter yet. Returns
+/// the container's state, which the startContainer hooks get too.
+fn run_create_hooks(channel: &Channel, spec: &Spec) -> Result<Value, Message> {
+    step("reporting the mounts done", channel.send(&Message::Mounted))?;
+    let mut state = match channel.recv() {
+        Ok(Some((Message::HooksRan { state }, _))) => state,
+        // The runtime's hooks failed, and the runtime kills the init.
+        _ => user_process::exit_now(1),
+    };
+    step(
+        "running hooks",
+        hooks::run_in_container(spec, Kind::CreateContainer, &mut state, Status::Creating),
+    )?;
+    Ok(state)
+}
+
+/// After start: the startContainer hooks, then the exec. The hooks run as the process
+/// will, with its user, capabilities and seccomp filter (unless no_new_privs leaves the
+/// filter to the last step before the exec), as runc runs them: the process is set up
+/// before the container reports ready, so that its failures fail create.
+fn start_process(
+    spec: &Spec,
+    process: &Process,
+    hook_state: Option<Value>,
+    finalized: user_process::Finalized,
+) -> Result<Infallible, Message> {
+    if let Some(mut state) = hook_state {
+        step(
+            "running hooks",
+            hooks::run_in_container(spec, Kind::StartContainer, &mut state, Status::Created),
+        )?;
+    }
     user_process::exec_process(process, finalized)
 }

@@ -66,11 +66,27 @@ impl Drop for CgroupGuard {
     }
 }
 
+/// The runtime's part in a spec's hooks during [`launch_with_hooks`]: called with the init's
+/// pid once its mounts are made (before its pivot_root), it runs the prestart and
+/// createRuntime hooks and returns the container's OCI state, which the init passes on to the
+/// createContainer and startContainer hooks it runs itself.
+pub type OnMounted<'a> = &'a mut dyn FnMut(Pid) -> Result<serde_json::Value>;
+
 /// Creates the container described by `spec` (a relative `root.path` is taken from `bundle`):
 /// its cgroup with limits, and its init in new namespaces with the rootfs ready. The init
 /// waits for `opts.start` ([`Container::start`], or a reader on the exec FIFO) before it runs
-/// any user code.
+/// any user code. A spec with hooks needs [`launch_with_hooks`].
 pub fn launch(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Container> {
+    launch_with_hooks(spec, bundle, opts, None)
+}
+
+/// [`launch`], with `on_mounted` to run the runtime's hooks at their point in the init's setup.
+pub fn launch_with_hooks(
+    spec: &Spec,
+    bundle: &Path,
+    opts: LaunchOptions,
+    on_mounted: Option<OnMounted>,
+) -> Result<Container> {
     check_process(spec)?;
     let rootfs = rootfs_path(spec, bundle)?;
     let plan = namespaces::plan(spec)?;
@@ -133,7 +149,7 @@ pub fn launch(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Contain
             return Err(e);
         }
     }
-    Container::ready(pid, parent_end, cgroup)
+    Container::ready(pid, parent_end, cgroup, on_mounted)
 }
 
 /// For a child in a new user namespace: its maps, and (when the clone could not do it) its
@@ -148,11 +164,16 @@ fn map_user_namespace(pid: Pid, spec: &Spec, cgroup: Option<&dyn Manager>, chann
 
 impl Container {
     /// Takes charge of a cloned child (and of `cgroup`, removed with the container) once it
-    /// reports ready.
-    pub(super) fn ready(pid: Pid, channel: Channel, cgroup: Option<Box<dyn Manager>>) -> Result<Container> {
+    /// reports ready; `on_mounted` answers a child that stops for the runtime's hooks.
+    pub(super) fn ready(
+        pid: Pid,
+        channel: Channel,
+        cgroup: Option<Box<dyn Manager>>,
+        on_mounted: Option<OnMounted>,
+    ) -> Result<Container> {
         let mut container =
             Container { pid, channel, pty_master: None, cgroup: CgroupGuard(cgroup), status: None };
-        container.pty_master = container.expect_ready()?;
+        container.pty_master = container.expect_ready(on_mounted)?;
         Ok(container)
     }
 
@@ -212,11 +233,21 @@ impl Container {
         Ok(Exit { status, oom_killed, cleanup_errors })
     }
 
-    fn expect_ready(&self) -> Result<Option<OwnedFd>> {
-        match self.channel.recv()? {
-            Some((Message::Ready, fd)) => Ok(fd),
-            Some((other, _)) => Err(failure(other, "Ready")),
-            None => Err(ChannelError::Closed { expected: "Ready" }.into()),
+    fn expect_ready(&self, mut on_mounted: Option<OnMounted>) -> Result<Option<OwnedFd>> {
+        loop {
+            match self.channel.recv()? {
+                Some((Message::Ready, fd)) => return Ok(fd),
+                Some((Message::Mounted, _)) => {
+                    // Once at most: a second Mounted, or one without hooks to run, is unexpected.
+                    let Some(run_hooks) = on_mounted.take() else {
+                        return Err(failure(Message::Mounted, "Ready"));
+                    };
+                    let state = run_hooks(self.pid)?;
+                    self.channel.send(&Message::HooksRan { state })?;
+                }
+                Some((other, _)) => return Err(failure(other, "Ready")),
+                None => return Err(ChannelError::Closed { expected: "Ready" }.into()),
+            }
         }
     }
 
@@ -241,7 +272,7 @@ impl Drop for Container {
 }
 
 /// The error a message from the init stands for, when it is not the one expected.
-fn failure(got: Message, expected: &'static str) -> Error {
+pub(crate) fn failure(got: Message, expected: &'static str) -> Error {
     match got {
         Message::ExecFailed { program, failure } => match failure {
             ExecFailure::NotFound => Error::ExecNotFound { program },

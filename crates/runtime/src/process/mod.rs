@@ -6,15 +6,21 @@
 //!  ----------------                               -------------------------------
 //!  create cgroup, write limits
 //!  clone3(CLONE_NEW*, CLONE_INTO_CGROUP on v2) ---> [starts]
-//!  v1: write the child's pid to cgroup.procs       rootfs: private, bind, mounts, /dev,
-//!     (in parallel with the child's setup)           pivot_root; lo up; hostname
+//!                                                  v1: join the cgroup ("0" > tasks)
+//!                                                  rootfs: private, bind, mounts, /dev
+//!                  <------------------------------ [a spec with hooks: Mounted]
+//!  [prestart, createRuntime hooks]
+//!  [HooksRan{state}] ------------------------------> [createContainer hooks]
+//!                                                  pivot_root, masks; lo up; hostname
 //!                                                  [terminal: open pty in its own devpts]
+//!                                                  PATH lookup, user, cwd, capabilities
 //!                  <------------------------------ Ready (+ pty master as SCM_RIGHTS)
 //!                                                    or InitFailed{step, message} -> exit
-//!  Start ------------------------------------------>
-//!                                                  user, cwd, signals, PATH lookup, execve
+//!  Start (create/start: a reader on exec.fifo) ---->
+//!                                                  [startContainer hooks], execve
 //!                  <------------------------------ end-of-file: exec succeeded (CLOEXEC)
-//!                                                    or ExecFailed{program, failure}
+//!                                                    or InitFailed / ExecFailed (create/
+//!                                                    start: written to exec.fifo instead)
 //!  waitpid(init): exit status -> caller; read OOM kills; remove the cgroup
 //! ```
 //!
@@ -54,4 +60,5 @@ pub enum StartSignal {
     /// blocked open for writing through.
     Fifo(OwnedFd),
 }
-pub use launch::{exit_code, launch, Container, Exit};
+pub(crate) use launch::failure;
+pub use launch::{exit_code, launch, launch_with_hooks, Container, Exit, OnMounted};

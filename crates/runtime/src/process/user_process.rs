@@ -5,6 +5,7 @@
 use std::convert::Infallible;
 use std::ffi::CString;
 use std::fmt::Display;
+use std::io::Write;
 
 use libseccomp::ScmpFilterContext;
 use nix::sys::resource::{setrlimit, Resource};
@@ -51,19 +52,32 @@ pub fn run_child(channel: &Channel, work: impl FnOnce() -> Result<Infallible, Me
 /// the exec FIFO. The FIFO is reached through the descriptor inherited from the runtime,
 /// since its path is outside the container's root. Anything else: leave without running
 /// user code.
-pub fn wait_for_start(channel: &Channel, start: &StartSignal) {
-    let started = match start {
-        StartSignal::Channel => matches!(channel.recv(), Ok(Some((Message::Start, _)))),
+///
+/// For create/start, returns the FIFO open for writing. It stays open until the exec closes
+/// it (close-on-exec) or the process exits, so `start`, which reads it to its end, waits for
+/// the outcome; a failure on the way is written to it first ([`report_to_fifo`]).
+pub fn wait_for_start(channel: &Channel, start: &StartSignal) -> Option<OwnedFd> {
+    match start {
+        StartSignal::Channel => match channel.recv() {
+            Ok(Some((Message::Start, _))) => None,
+            _ => exit_now(1),
+        },
         StartSignal::Fifo(fifo) => {
             let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-            nix::fcntl::open(path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
-                .and_then(|f| nix::unistd::write(&f, b"0"))
-                .is_ok()
+            match nix::fcntl::open(path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()) {
+                Ok(writer) if nix::unistd::write(&writer, b"0").is_ok() => Some(writer),
+                _ => exit_now(1),
+            }
         }
-    };
-    if !started {
-        exit_now(1);
     }
+}
+
+/// Tells `start` why the user's process did not start: the failure as the channel carries
+/// it, after the FIFO's first byte. (Its runtime, which created the container, is gone.)
+pub fn report_to_fifo(fifo: OwnedFd, failure: &Message) {
+    let bytes = serde_json::to_vec(failure).expect("channel messages always serialize");
+    // If `start` has gone too, no one is left to tell.
+    let _ = std::fs::File::from(fifo).write_all(&bytes);
 }
 
 /// What `prepare` readies for `become_process`.

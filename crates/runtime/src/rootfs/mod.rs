@@ -7,6 +7,10 @@
 //! 3. the spec's mounts, /dev's nodes and symlinks, resolved inside the rootfs;
 //! 4. pivot_root(".", "."), then the old root detached: no `.pivot_root` left in the rootfs;
 //! 5. sysctls, masked and read-only paths, a read-only root, the requested propagation.
+//!
+//! Steps 1-3 are [`mount_all`], 4-5 [`switch_root`]: between them, where the spec puts them,
+//! the init runs the createContainer hooks (process/init.rs), which may still write to the
+//! root even when it is to be read-only (as runc allows; NVIDIA's hooks rely on it).
 
 mod cgroupfs;
 mod dev;
@@ -50,10 +54,10 @@ impl RootfsError {
     }
 }
 
-/// Builds the container's root at `rootfs` and makes it `/`. Runs in the init, in its new
-/// mount namespace, before any user code.
+/// Builds the container's root at `rootfs`: its mounts, /dev, the working directory. Runs in
+/// the init, in its new mount namespace, before any user code; `/` is still the host's.
 /// `cgroups`: the container's cgroup directories on the host, for a `cgroup` mount.
-pub fn setup(spec: &Spec, rootfs: &Path, cgroups: &[(String, PathBuf)]) -> Result<(), RootfsError> {
+pub fn mount_all(spec: &Spec, rootfs: &Path, cgroups: &[(String, PathBuf)]) -> Result<(), RootfsError> {
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .map_err(|e| RootfsError::sys("make private", Path::new("/"), e))?;
     mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
@@ -78,9 +82,14 @@ pub fn setup(spec: &Spec, rootfs: &Path, cgroups: &[(String, PathBuf)]) -> Resul
         // Docker creates a missing working directory rather than failing.
         resolve::mkdir_all(root, cwd)?;
     }
+    Ok(())
+}
 
+/// Makes the root built by [`mount_all`] the container's `/` and locks it down as the spec
+/// asks.
+pub fn switch_root(spec: &Spec, rootfs: &Path) -> Result<(), RootfsError> {
     pivot(rootfs)?;
-
+    let linux = spec.linux().as_ref();
     if let Some(l) = linux {
         // Before /proc/sys turns read-only below.
         for (key, value) in l.sysctl().iter().flatten() {

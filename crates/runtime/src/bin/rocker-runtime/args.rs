@@ -21,7 +21,7 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
     /// runc's rootless mode ("true", "false", "auto"; alone: "true"). Only "false" and
-    /// "auto" (as root) are supported
+    /// "auto" (as root) are supported; `spec --rootless` writes a rootless config.json
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     #[command(subcommand)]
@@ -84,7 +84,7 @@ pub enum Command {
     Pause { id: String },
     /// Thaw a paused container
     Resume { id: String },
-    /// Write a default config.json
+    /// Write a default config.json (--rootless: one for a user namespace of the current user)
     Spec {
         #[arg(short, long, default_value = ".")]
         bundle: PathBuf,
@@ -173,6 +173,9 @@ pub struct ExecArgs {
     pub cap: Vec<String>,
     #[arg(long)]
     pub no_new_privs: bool,
+    /// Exec into a paused container too (the process runs once it is resumed)
+    #[arg(long)]
+    pub ignore_paused: bool,
     /// Pass descriptors 3..3+N on to the container's process
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: u32,
@@ -210,6 +213,12 @@ pub struct UpdateArgs {
     pub cpu_period: Option<u64>,
     #[arg(long)]
     pub cpu_shares: Option<u64>,
+    /// Real-time runtime per period in microseconds (cgroup v1 with real-time group scheduling)
+    #[arg(long, allow_negative_numbers = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// Real-time period in microseconds
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
     #[arg(long)]
     pub cpuset_cpus: Option<String>,
     #[arg(long)]

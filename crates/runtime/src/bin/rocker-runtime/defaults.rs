@@ -2,20 +2,27 @@
 
 use std::path::Path;
 
+use nix::unistd::{getegid, geteuid};
 use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
 
-/// runc's default spec, less what rocker-runtime does not run yet (a cgroup mount, the
-/// cgroup namespace), written to BUNDLE/config.json unless one is there.
-pub fn write_spec(bundle: &Path) -> Result<(), String> {
+/// runc's default spec, or with `rootless` its rootless one (a user namespace mapping the
+/// current user to root, no network namespace, the host's /sys bound read-only, no cgroup
+/// limits), written to BUNDLE/config.json unless one is there. Like runc's on a cgroup v1
+/// host, neither has a cgroup namespace (runc adds one on v2; one default for both here).
+pub fn write_spec(bundle: &Path, rootless: bool) -> Result<(), String> {
     let path = bundle.join("config.json");
     if path.exists() {
         return Err(format!("{} already exists: remove it first", path.display()));
     }
-    let mut value = serde_json::to_value(Spec::default()).expect("the default spec serializes");
+    let spec =
+        if rootless { Spec::rootless(geteuid().as_raw(), getegid().as_raw()) } else { Spec::default() };
+    let mut value = serde_json::to_value(spec).expect("the default spec serializes");
     value["hostname"] = json!("rocker");
-    if let Some(mounts) = value["mounts"].as_array_mut() {
-        mounts.retain(|m| m["type"] != "cgroup");
+    // runc's process: a terminal, and no inheritable capabilities (so no ambient ones either).
+    value["process"]["terminal"] = json!(true);
+    if let Some(caps) = value["process"]["capabilities"].as_object_mut() {
+        caps.remove("inheritable");
     }
     if let Some(ns) = value["linux"]["namespaces"].as_array_mut() {
         ns.retain(|n| n["type"] != "cgroup");
@@ -65,7 +72,7 @@ pub fn features() -> String {
     let doc: Value = json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.2.0",
-        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": mount_options,
         "linux": {
             "namespaces": namespaces,

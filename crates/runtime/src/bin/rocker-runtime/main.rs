@@ -37,7 +37,8 @@ fn execute(cli: &Cli) -> Result<u8, String> {
                     configure the client for the cgroupfs cgroup manager"
             .into());
     }
-    if cli.rootless.as_deref() == Some("true") {
+    let rootless = cli.rootless.as_deref() == Some("true");
+    if rootless && !matches!(cli.command, Command::Spec { .. }) {
         return Err("--rootless=true is not supported yet: run as root".into());
     }
     let root = cli.root.as_path();
@@ -73,12 +74,13 @@ fn execute(cli: &Cli) -> Result<u8, String> {
         Command::Ps { format, id, ps_args } => print_ps(root, id, *format, ps_args)?,
         Command::Pause { id } => lifecycle::set_paused(root, id, true).map_err(fail)?,
         Command::Resume { id } => lifecycle::set_paused(root, id, false).map_err(fail)?,
-        Command::Spec { bundle } => defaults::write_spec(bundle)?,
+        Command::Spec { bundle } => defaults::write_spec(bundle, rootless)?,
         Command::Features => println!("{}", defaults::features()),
         Command::Exec(e) => {
             let process = exec_process(root, e)?;
             let opts = lifecycle::ExecOptions {
                 detach: e.detach,
+                ignore_paused: e.ignore_paused,
                 preserve_fds: e.preserve_fds,
                 console_socket: e.console_socket.as_deref(),
                 pid_file: e.pid_file.as_deref(),
@@ -214,6 +216,8 @@ fn update_resources(u: &args::UpdateArgs) -> Result<LinuxResources, String> {
     let cpu_flags = u.cpu_quota.is_some()
         || u.cpu_period.is_some()
         || u.cpu_shares.is_some()
+        || u.cpu_rt_runtime.is_some()
+        || u.cpu_rt_period.is_some()
         || u.cpuset_cpus.is_some()
         || u.cpuset_mems.is_some();
     if cpu_flags {
@@ -226,6 +230,12 @@ fn update_resources(u: &args::UpdateArgs) -> Result<LinuxResources, String> {
         }
         if u.cpu_shares.is_some() {
             c.set_shares(u.cpu_shares);
+        }
+        if u.cpu_rt_runtime.is_some() {
+            c.set_realtime_runtime(u.cpu_rt_runtime);
+        }
+        if u.cpu_rt_period.is_some() {
+            c.set_realtime_period(u.cpu_rt_period);
         }
         if u.cpuset_cpus.is_some() {
             c.set_cpus(u.cpuset_cpus.clone());
