@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a command in a new container
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Download an image from a registry
     Pull(PullArgs),
     /// List images

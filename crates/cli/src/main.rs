@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         insecure_registries: cli.insecure_registries,
     };
     let code = match cli.command {
-        Command::Run(run) => run_container(&engine, run),
+        Command::Run(run) => run_container(&engine, *run),
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => images::pull(&engine, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::list(&engine, a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::remove(&engine, a),

@@ -95,7 +95,7 @@ pub fn list(engine: &Engine) -> Result<Vec<Listed>, EngineError> {
             created: image.created.clone().unwrap_or_default(),
             size: image.size(),
         };
-        let tags = index.tags_of(&image.id.to_string());
+        let tags = index.tags_of(image.id.as_ref());
         if tags.is_empty() {
             rows.push(row("<none>".into(), "<none>".into()));
         }
@@ -150,7 +150,7 @@ pub fn inspect(engine: &Engine, name: &str) -> Result<Value, EngineError> {
     let field = |k: &str| config.get(k).cloned().unwrap_or(Value::Null);
     Ok(json!({
         "Id": image.id.to_string(),
-        "RepoTags": index.tags_of(&image.id.to_string()),
+        "RepoTags": index.tags_of(image.id.as_ref()),
         "RepoDigests": image.repo_digests,
         "Created": field("created"),
         "Author": field("author"),
