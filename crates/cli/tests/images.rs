@@ -159,7 +159,7 @@ fn entrypoint_cmd_user_and_workdir_follow_dockers_rules() {
     assert_eq!(out(&[&reference, "a", "b"]), "entry a b\n");
     // --entrypoint replaces the Entrypoint and drops the image's Cmd.
     assert_eq!(out(&["--entrypoint", "/bin/echo", &reference]), "\n");
-    assert_eq!(out(&["--entrypoint", "/bin/sh", &reference, "-c", "id -u; id -g; pwd"]), "1234\n4321\n/tmp\n");
+    assert_eq!(out(&["--entrypoint", "/bin/sh", &reference, "-c", "id -u; id -g; pwd; echo $HOME"]), "1234\n4321\n/tmp\n/home/app\n");
     assert_eq!(out(&["--entrypoint", "", "-u", "0", "-w", "/", &reference, "/bin/sh", "-c", "id -u; pwd"]), "0\n/\n");
 
     let r = store.run(&["-u", "nobody-here", &reference]);

@@ -98,7 +98,7 @@ pub fn run(engine: &Engine, req: &RunRequest) -> Result<Outcome, EngineError> {
     };
     let config = config.unwrap_or_default();
     let image_user = config.user().clone();
-    let user = user::resolve(req.user.as_deref().or(image_user.as_deref()), &rootfs)?;
+    let (user, home) = user::resolve(req.user.as_deref().or(image_user.as_deref()), &rootfs)?;
     let spec = spec::build(
         req,
         spec::Context {
@@ -109,6 +109,7 @@ pub fn run(engine: &Engine, req: &RunRequest) -> Result<Outcome, EngineError> {
             args: command_line(req, config.entrypoint().as_deref(), config.cmd().as_deref())?,
             image_env: config.env().as_deref().unwrap_or_default(),
             image_workdir: config.working_dir().as_deref(),
+            home: home.as_deref().unwrap_or("/root"),
             user,
         },
     )?;

@@ -124,6 +124,8 @@ pub struct Context<'a> {
     pub image_env: &'a [String],
     pub image_workdir: Option<&'a str>,
     pub user: User,
+    /// HOME: the user's home in the container's /etc/passwd, else /root.
+    pub home: &'a str,
 }
 
 pub fn build(req: &RunRequest, ctx: Context) -> Result<Spec, EngineError> {
@@ -136,7 +138,7 @@ pub fn build(req: &RunRequest, ctx: Context) -> Result<Spec, EngineError> {
     let mut process = ProcessBuilder::default()
         .terminal(req.tty)
         .args(ctx.args)
-        .env(environment(req, ctx.image_env, ctx.hostname))
+        .env(environment(req, ctx.image_env, ctx.hostname, ctx.home))
         .cwd(cwd)
         .user(ctx.user)
         .capabilities(capabilities(&req.cap_add, &req.cap_drop)?);
@@ -184,9 +186,8 @@ pub fn build(req: &RunRequest, ctx: Context) -> Result<Spec, EngineError> {
 /// Docker's environment: PATH, HOSTNAME, HOME and TERM (with a tty), then the image's Env,
 /// then the user's `-e`s, each replacing an earlier entry of the same name. `-e NAME` alone
 /// takes NAME from rocker's own environment, and is dropped if rocker has none.
-fn environment(req: &RunRequest, image_env: &[String], hostname: &str) -> Vec<String> {
-    let mut env =
-        vec![format!("PATH={DEFAULT_PATH}"), format!("HOSTNAME={hostname}"), "HOME=/root".to_string()];
+fn environment(req: &RunRequest, image_env: &[String], hostname: &str, home: &str) -> Vec<String> {
+    let mut env = vec![format!("PATH={DEFAULT_PATH}"), format!("HOSTNAME={hostname}"), format!("HOME={home}")];
     if req.tty {
         env.push("TERM=xterm".to_string());
     }
@@ -387,7 +388,7 @@ mod tests {
 
     #[test]
     fn user_env_replaces_defaults_by_name() {
-        let env = environment(&request(&["HOME=/home/x", "A=1"], true), &["A=0".into(), "B=2".into()], "h");
+        let env = environment(&request(&["HOME=/home/x", "A=1"], true), &["A=0".into(), "B=2".into()], "h", "/root");
         assert!(env.contains(&"B=2".to_string()));
         assert!(!env.contains(&"A=0".to_string()));
         assert!(env.contains(&"HOME=/home/x".to_string()));
@@ -399,7 +400,7 @@ mod tests {
 
     #[test]
     fn no_term_without_a_tty() {
-        assert!(!environment(&request(&[], false), &[], "h").iter().any(|e| e.starts_with("TERM=")));
+        assert!(!environment(&request(&[], false), &[], "h", "/root").iter().any(|e| e.starts_with("TERM=")));
     }
 
     #[test]

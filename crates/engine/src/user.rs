@@ -11,6 +11,7 @@ struct Passwd {
     name: String,
     uid: u32,
     gid: u32,
+    home: String,
 }
 
 struct Group {
@@ -31,7 +32,12 @@ fn passwd(rootfs: &Path) -> Vec<Passwd> {
         .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
-            Some(Passwd { name: f.first()?.to_string(), uid: f.get(2)?.parse().ok()?, gid: f.get(3)?.parse().ok()? })
+            Some(Passwd {
+                name: f.first()?.to_string(),
+                uid: f.get(2)?.parse().ok()?,
+                gid: f.get(3)?.parse().ok()?,
+                home: f.get(5).unwrap_or(&"").to_string(),
+            })
         })
         .collect()
 }
@@ -50,8 +56,9 @@ fn groups(rootfs: &Path) -> Vec<Group> {
         .collect()
 }
 
-/// The process user for `spec` (`None`: root) in the root filesystem at `rootfs`.
-pub fn resolve(spec: Option<&str>, rootfs: &Path) -> Result<User, EngineError> {
+/// The process user for `spec` (`None`: root) in the root filesystem at `rootfs`, and its
+/// home directory when /etc/passwd names one (Docker's HOME).
+pub fn resolve(spec: Option<&str>, rootfs: &Path) -> Result<(User, Option<String>), EngineError> {
     let spec = spec.filter(|s| !s.is_empty()).unwrap_or("0");
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
@@ -59,10 +66,10 @@ pub fn resolve(spec: Option<&str>, rootfs: &Path) -> Result<User, EngineError> {
     };
     let users = passwd(rootfs);
     let entry = match user.parse::<u32>() {
-        Ok(uid) => users.into_iter().find(|p| p.uid == uid).map(|p| (p.name, p.uid, p.gid)).or(Some((String::new(), uid, 0))),
-        Err(_) => users.into_iter().find(|p| p.name == user).map(|p| (p.name, p.uid, p.gid)),
+        Ok(uid) => users.into_iter().find(|p| p.uid == uid).or(Some(Passwd { name: String::new(), uid, gid: 0, home: String::new() })),
+        Err(_) => users.into_iter().find(|p| p.name == user),
     };
-    let (name, uid, primary) = entry.ok_or_else(|| {
+    let Passwd { name, uid, gid: primary, home } = entry.ok_or_else(|| {
         EngineError::InvalidArgument(format!(
             "unable to find user {user}: no matching entries in the container's /etc/passwd (use a numeric UID)"
         ))
@@ -88,7 +95,8 @@ pub fn resolve(spec: Option<&str>, rootfs: &Path) -> Result<User, EngineError> {
     if !additional.is_empty() {
         builder = builder.additional_gids(additional);
     }
-    builder.build().map_err(|e| EngineError::InvalidArgument(e.to_string()))
+    let user = builder.build().map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+    Ok((user, Some(home).filter(|h| !h.is_empty())))
 }
 
 #[cfg(test)]
@@ -106,14 +114,15 @@ mod tests {
     #[test]
     fn names_numbers_and_groups() {
         let r = rootfs();
-        let u = resolve(Some("alice"), &r).unwrap();
+        let (u, home) = resolve(Some("alice"), &r).unwrap();
         assert_eq!((u.uid(), u.gid(), u.additional_gids().clone()), (1000, 1000, Some(vec![10, 29])));
-        let u = resolve(Some("alice:wheel"), &r).unwrap();
+        assert_eq!(home.as_deref(), Some("/home/alice"));
+        let (u, _) = resolve(Some("alice:wheel"), &r).unwrap();
         assert_eq!((u.uid(), u.gid(), u.additional_gids().clone()), (1000, 10, None));
-        let u = resolve(Some("4242:7"), &r).unwrap();
-        assert_eq!((u.uid(), u.gid()), (4242, 7));
-        let u = resolve(None, &r).unwrap();
-        assert_eq!((u.uid(), u.gid()), (0, 0));
+        let (u, home) = resolve(Some("4242:7"), &r).unwrap();
+        assert_eq!((u.uid(), u.gid(), home), (4242, 7, None));
+        let (u, home) = resolve(None, &r).unwrap();
+        assert_eq!((u.uid(), u.gid(), home.as_deref()), (0, 0, Some("/root")));
         assert!(resolve(Some("mallory"), &r).unwrap_err().to_string().contains("unable to find user mallory"));
         assert!(resolve(Some("alice:nogroup"), &r).is_err());
         std::fs::remove_dir_all(&r).unwrap();
