@@ -100,8 +100,11 @@ for _ in $(seq 50); do
 done
 IMAGE=127.0.0.1:$port/bench/big:latest
 skopeo copy -q --dest-tls-verify=false oci:layout:big "docker://$IMAGE"
-size=$(du -sb registry | cut -f1)
-echo "image $IMAGE: $(ls layout/blobs/sha256 | wc -l) blobs, $((size / 1000000)) MB in the registry"
+skopeo inspect --raw --tls-verify=false "docker://$IMAGE" | python3 -c '
+import json, sys
+m = json.load(sys.stdin)
+sizes = [l["size"] for l in m["layers"]]
+print(f"image: {len(sizes)} gzip layers, {sum(sizes) / 1e6:.0f} MB compressed")'
 
 # Each run starts from an empty store: the prepare step removes the last run's.
 hyperfine -N --runs "$RUNS" --warmup "$WARMUP" --export-json "$T/pull.json" \

@@ -83,8 +83,8 @@ pub(crate) fn stage_layer(
     });
     // Reads to the end even when unpacking stopped early, so that the digest covers the blob.
     let (digest, size, tee) = compressed.finish().map_err(io("reading"))?;
-    // Flushed, not synced: like the unpacked files, the blob is safe from a killed process
-    // (page cache); syncing each blob doubled a pull's time for no guarantee the layer has.
+    // Flushed, not synced, like the unpacked files: safe from a killed process (the page
+    // cache keeps it), and a disk flush per layer would buy no guarantee the layer has.
     tee.into_inner().map_err(|e| io("writing the blob")(e.into_error()))?;
     Ok(Staged { blob, digest, size, unpacked: unpacked.map(|diff_id| (dir, diff_id)) })
 }
