@@ -24,4 +24,14 @@ rocker run --rm -rootfs=/tmp/busybox --cpus 0.5 -m 64m --pids-limit 50 --hostnam
   /bin/sh -c 'echo "hello from $(hostname): I am PID $$, and I see:"; ps; ip -o link'
 echo "exit code: $?"
 echo
+
+# The same root filesystem as an image: imported, then run on a copy-on-write overlay.
+tar -C /tmp/busybox -c . | rocker import --cmd "/bin/echo hello from an image" - local/busybox:demo
+rocker run --rm local/busybox:demo
+rocker run --rm local/busybox:demo /bin/sh -c 'echo changed > /hello; ls /'
+rocker run --rm local/busybox:demo /bin/ls /   # the image is unchanged: no /hello
+rocker images
+echo
 echo "Now try: rocker run -it -rootfs=/tmp/busybox /bin/sh"
+echo "     or: rocker run -it local/busybox:demo /bin/sh"
+echo "Images from a registry: rocker pull REGISTRY/NAME:TAG (this machine may reach none)"
