@@ -409,3 +409,64 @@ fn import_save_and_load_carry_an_image_between_stores() {
     assert!(r.stderr.contains("no such image"), "{}", r.stderr);
     assert_eq!(names(tarball.path()), ["docker-archive.tar", "oci-archive.tar", "rootfs.tar.gz"]);
 }
+
+/// `rmi` of an image whose layer a running pull of another image counts on: the store lock
+/// makes the rmi wait, so the pulled image never refers to a deleted layer.
+#[test]
+fn rmi_racing_a_pull_keeps_the_layers_the_pull_needs() {
+    let registry = Registry::start();
+    let shared = Layer::new().busybox();
+    let a = publish(&registry, &Image::new().layer(shared.clone(), Compression::Gzip), "a:1");
+    publish(
+        &registry,
+        &Image::new()
+            .layer(shared, Compression::Gzip)
+            .layer(Layer::new().random_file("slow", 2 << 20, 5), Compression::Gzip)
+            .cmd(&["sh", "-c", "wc -c < /slow"]),
+        "b:1",
+    );
+    let proxy = SlowProxy::start_throttled(&registry.addr(), None, 2 << 20);
+    let b = proxy.reference("b:1");
+    let store = Store::new();
+    store.ok(&["pull", "-q", &a]);
+
+    let mut pull = store.rocker(&["pull", "-q", &b]).stdout(Stdio::null()).spawn().unwrap();
+    while proxy.blob_gets() == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // The shared layer is "already there" for the pull; rmi must not take it away meanwhile.
+    let removed = store.ok(&["rmi", &a]);
+    assert!(removed.contains("Deleted"), "{removed}");
+    assert!(pull.wait().unwrap().success());
+    let r = store.run(&[&b]);
+    assert_eq!((r.code, r.stdout.trim()), (0, (2 << 20).to_string().as_str()), "{}", r.stderr);
+}
+
+/// A pull killed at a random point leaves only temp files of a dead process, which no run
+/// uses and the next pull removes; the image is then complete.
+#[test]
+fn a_killed_pull_leaves_nothing_a_run_would_use() {
+    let registry = Registry::start();
+    let image = base().layer(Layer::new().random_file("big", 6 << 20, 9), Compression::Gzip).cmd(&["sh", "-c", "wc -c < /big"]);
+    publish(&registry, &image, "killed:1");
+    let proxy = SlowProxy::start_throttled(&registry.addr(), None, 2 << 20);
+    let reference = proxy.reference("killed:1");
+    let store = Store::new();
+
+    let mut pull = store.rocker(&["pull", "-q", &reference]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    while proxy.blob_gets() < 2 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The child this test started, by its pid.
+    assert_eq!(unsafe { libc::kill(pull.id() as i32, libc::SIGKILL) }, 0);
+    pull.wait().unwrap();
+    assert!(!store.temp_entries().is_empty(), "the pull was not midway");
+    let r = store.run(&["--pull", "never", &reference]);
+    assert_eq!(r.code, 125, "a run used a half-pulled image: {}", r.stdout);
+
+    proxy.set_rate(None);
+    let r = store.run(&[&reference]);
+    assert_eq!((r.code, r.stdout.trim()), (0, (6 << 20).to_string().as_str()), "{}", r.stderr);
+    assert!(store.temp_entries().is_empty(), "the dead pull's temp files stayed: {:?}", store.temp_entries());
+}

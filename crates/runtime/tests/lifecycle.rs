@@ -540,11 +540,11 @@ fn create_container_and_start_container_hooks_run_inside_the_container_in_the_sp
     };
     // The createContainer hook, between the mounts and pivot_root: it sees the host's root
     // and the container's mounts below the rootfs, and can still write to a root that is to
-    // be read-only.
+    // be read-only. (One path per readlink: the cgroup v2 VM has busybox's.)
     let create_container = host_hook(
         "create-container",
         &format!(
-            "{{ cat; echo; readlink /proc/self/ns/mnt /proc/self/ns/pid; grep CapEff /proc/self/status; \
+            "{{ cat; echo; readlink /proc/self/ns/mnt; readlink /proc/self/ns/pid; grep CapEff /proc/self/status; \
              [ -c {root}/dev/null ] && echo dev-mounted; }} > {out}; echo from-hook > {root}/from-hook; {log}",
             root = rootfs.display(),
             out = dir.join("cc.out").display(),
