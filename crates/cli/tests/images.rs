@@ -470,3 +470,26 @@ fn a_killed_pull_leaves_nothing_a_run_would_use() {
     assert_eq!((r.code, r.stdout.trim()), (0, (6 << 20).to_string().as_str()), "{}", r.stderr);
     assert!(store.temp_entries().is_empty(), "the dead pull's temp files stayed: {:?}", store.temp_entries());
 }
+
+/// A registry behind Basic auth: refused without credentials, pulled with stored ones.
+#[test]
+fn basic_auth_uses_the_stored_credentials() {
+    let registry = Registry::start();
+    publish(&registry, &base().cmd(&["echo", "basic"]), "basic:1");
+    let proxy = SlowProxy::start(&registry.addr(), None);
+    proxy.require_basic("bob", "pw");
+    let reference = proxy.reference("basic:1");
+    let store = Store::new();
+
+    let r = output(store.rocker(&["pull", &reference]));
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains("authentication required: log in first"), "{}", r.stderr);
+    let r = output(store.rocker(&["login", "-u", "bob", "-p", "nope", &proxy.addr()]));
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(store.ok(&["login", "-u", "bob", "-p", "pw", &proxy.addr()]).contains("Login Succeeded"));
+    let refused = proxy.refused();
+    let r = store.run(&[&reference]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "basic\n"), "{}", r.stderr);
+    // One challenge, answered once: the layers then go with the credentials.
+    assert_eq!(proxy.refused() - refused, 1);
+}

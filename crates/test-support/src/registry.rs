@@ -671,6 +671,9 @@ struct ProxyState {
     bytes_per_sec: AtomicU64,
     blob_gets: AtomicUsize,
     truncated: AtomicUsize,
+    /// `Basic base64(user:password)` every request must carry, if set (a Basic-auth registry).
+    basic: Mutex<Option<String>>,
+    refused: AtomicUsize,
     /// The client connections in progress, by number, to cut them all on drop.
     conns: Mutex<HashMap<usize, TcpStream>>,
 }
@@ -697,6 +700,8 @@ impl SlowProxy {
             bytes_per_sec: AtomicU64::new(bytes_per_sec.unwrap_or(0)),
             blob_gets: AtomicUsize::new(0),
             truncated: AtomicUsize::new(0),
+            basic: Mutex::new(None),
+            refused: AtomicUsize::new(0),
             conns: Mutex::new(HashMap::new()),
         });
         let stop = Arc::new(AtomicBool::new(false));
@@ -753,6 +758,18 @@ impl SlowProxy {
     pub fn truncated(&self) -> usize {
         self.state.truncated.load(Ordering::SeqCst)
     }
+
+    /// From now on, answers every request without `Authorization: Basic base64(user:password)`
+    /// with a 401 and a Basic challenge, as a registry behind Basic auth does.
+    pub fn require_basic(&self, user: &str, password: &str) {
+        let token = STANDARD.encode(format!("{user}:{password}"));
+        *self.state.basic.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("Basic {token}"));
+    }
+
+    /// How many requests the Basic-auth gate refused.
+    pub fn refused(&self) -> usize {
+        self.state.refused.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for SlowProxy {
@@ -772,6 +789,21 @@ impl Drop for SlowProxy {
 fn proxy_one(mut client: TcpStream, state: &ProxyState) -> io::Result<()> {
     let (head, early_body) = read_head(&mut client)?;
     let head = String::from_utf8_lossy(&head).into_owned();
+    let wanted = state.basic.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some(wanted) = wanted {
+        let given = head.split("\r\n").find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.trim().eq_ignore_ascii_case("authorization").then(|| value.trim().to_string())
+        });
+        if given.as_deref() != Some(wanted.as_str()) {
+            state.refused.fetch_add(1, Ordering::SeqCst);
+            client.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"rocker-test\"\r\n\
+                  Content-Length: 0\r\nConnection: close\r\n\r\n",
+            )?;
+            return Ok(());
+        }
+    }
     let mut lines = head.split("\r\n").filter(|l| !l.is_empty());
     let request_line = lines.next().unwrap_or_default();
     let mut parts = request_line.split(' ');
