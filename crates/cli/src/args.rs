@@ -299,9 +299,11 @@ pub fn normalize(args: Vec<String>) -> Vec<String> {
     let mut out = Vec::with_capacity(args.len());
     let mut iter = args.into_iter();
     out.extend(iter.next()); // program name
-    // Global options (`--root DIR`) may come before the subcommand.
-    let global_takes_value =
-        |arg: &str| cmd.get_arguments().any(|a| a.get_long().is_some_and(|l| arg == format!("--{l}")) && a.get_action().takes_values());
+                             // Global options (`--root DIR`) may come before the subcommand.
+    let global_takes_value = |arg: &str| {
+        cmd.get_arguments()
+            .any(|a| a.get_long().is_some_and(|l| arg == format!("--{l}")) && a.get_action().takes_values())
+    };
     let mut sub_name = None;
     while let Some(arg) = iter.next() {
         if !arg.starts_with('-') {
@@ -414,7 +416,8 @@ mod tests {
             norm(&["rocker", "--root", "/x", "run", "-rootfs=/r", "sh"]),
             ["rocker", "--root", "/x", "run", "--rootfs=/r", "sh"]
         );
-        let cli = Cli::try_parse_from(norm(&["rocker", "--root=/x", "run", "busybox", "echo", "hi"])).unwrap();
+        let cli =
+            Cli::try_parse_from(norm(&["rocker", "--root=/x", "run", "busybox", "echo", "hi"])).unwrap();
         assert_eq!(cli.root, PathBuf::from("/x"));
         let Command::Run(r) = cli.command else { panic!("not run") };
         let req = r.into_request().unwrap();

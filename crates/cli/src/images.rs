@@ -5,7 +5,9 @@ use std::io::Read;
 use rocker_engine::images::{self, Listed};
 use rocker_engine::{Engine, EngineError, Progress};
 
-use crate::args::{ImagesArgs, ImportArgs, LoadArgs, LoginArgs, LogoutArgs, PullArgs, RmiArgs, SaveArgs, TagArgs};
+use crate::args::{
+    ImagesArgs, ImportArgs, LoadArgs, LoginArgs, LogoutArgs, PullArgs, RmiArgs, SaveArgs, TagArgs,
+};
 
 fn fail(e: EngineError) -> u8 {
     eprintln!("rocker: {}", rocker_engine::error_chain(&e));
@@ -17,16 +19,21 @@ fn finish(result: Result<(), EngineError>) -> u8 {
 }
 
 pub fn pull(engine: &Engine, a: PullArgs) -> u8 {
-    finish(images::pull(engine, &a.image, a.platform, Progress::for_stderr(a.quiet)).and_then(|(image, newer)| {
-        let reference = rocker_engine::parse_reference(&a.image)?;
-        if !a.quiet {
-            println!("Digest: {}", image.repo_digests.first().and_then(|d| d.split_once('@')).map_or("", |(_, d)| d));
-            let status = if newer { "Downloaded newer image" } else { "Image is up to date" };
-            println!("Status: {status} for {reference}");
-        }
-        println!("{reference}");
-        Ok(())
-    }))
+    finish(images::pull(engine, &a.image, a.platform, Progress::for_stderr(a.quiet)).and_then(
+        |(image, newer)| {
+            let reference = rocker_engine::parse_reference(&a.image)?;
+            if !a.quiet {
+                println!(
+                    "Digest: {}",
+                    image.repo_digests.first().and_then(|d| d.split_once('@')).map_or("", |(_, d)| d)
+                );
+                let status = if newer { "Downloaded newer image" } else { "Image is up to date" };
+                println!("Status: {status} for {reference}");
+            }
+            println!("{reference}");
+            Ok(())
+        },
+    ))
 }
 
 pub fn list(engine: &Engine, a: ImagesArgs) -> u8 {
@@ -80,7 +87,8 @@ fn table(rows: &[Listed], digests: bool) {
         l.extend([r.id.clone(), since(&r.created), human_size(r.size)]);
         lines.push(l);
     }
-    let widths: Vec<usize> = (0..lines[0].len()).map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> =
+        (0..lines[0].len()).map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0)).collect();
     for l in lines {
         let cells: Vec<String> = l.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         println!("{}", cells.join("   ").trim_end());
@@ -96,7 +104,13 @@ fn human_size(bytes: u64) -> String {
         v /= 1000.0;
         i += 1;
     }
-    let digits = if v >= 100.0 { 0 } else if v >= 10.0 { 1 } else { 2 };
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
     let s = format!("{v:.digits$}");
     let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
     format!("{s}{}", units[i])
@@ -107,7 +121,8 @@ fn since(created: &str) -> String {
     let Some(then) = unix_seconds(created) else {
         return if created.is_empty() { "N/A".into() } else { created.into() };
     };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let s = (now - then).max(0);
     let (n, unit) = match s {
         0..60 => return "Less than a minute ago".into(),
@@ -124,7 +139,8 @@ fn since(created: &str) -> String {
 /// Seconds since the epoch of `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
 fn unix_seconds(t: &str) -> Option<i64> {
     let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, s) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, s) =
+        (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
     let rest = t.get(19..)?.trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
     let offset = match rest {
         "Z" | "z" | "" => 0,
@@ -187,7 +203,9 @@ pub fn prune(engine: &Engine) -> u8 {
 
 pub fn import(engine: &Engine, a: ImportArgs) -> u8 {
     let cmd = a.cmd.map(|c| c.split_whitespace().map(String::from).collect());
-    finish(images::import(engine, &a.source, a.reference.as_deref(), cmd).map(|image| println!("{}", image.id)))
+    finish(
+        images::import(engine, &a.source, a.reference.as_deref(), cmd).map(|image| println!("{}", image.id)),
+    )
 }
 
 pub fn load(engine: &Engine, a: LoadArgs) -> u8 {

@@ -111,7 +111,11 @@ fn a_multi_layer_image_runs_on_the_merged_view_of_its_layers() {
         )
         .env("GREETING=hello")
         .working_dir("/data")
-        .cmd(&["/bin/sh", "-c", "echo $GREETING from $(pwd); find /data | sort; cat /data/change; stat -c %a /data/suid"]);
+        .cmd(&[
+            "/bin/sh",
+            "-c",
+            "echo $GREETING from $(pwd); find /data | sort; cat /data/change; stat -c %a /data/suid",
+        ]);
     let reference = publish(&registry, &image, "app:v1");
     let store = Store::new();
 
@@ -129,20 +133,35 @@ fn a_multi_layer_image_runs_on_the_merged_view_of_its_layers() {
     );
 
     // The container's writes go to its own upper directory, never to the image.
-    let r = store.run(&[&reference, "/bin/sh", "-c", "echo changed > /data/keep; rm /data/change; cat /data/keep"]);
+    let r = store.run(&[
+        &reference,
+        "/bin/sh",
+        "-c",
+        "echo changed > /data/keep; rm /data/change; cat /data/keep",
+    ]);
     assert_eq!((r.code, r.stdout.as_str()), (0, "changed\n"), "{}", r.stderr);
     let r = store.run(&[&reference, "cat", "/data/keep", "/data/change"]);
     assert_eq!((r.code, r.stdout.as_str()), (0, "v1\nnew\n"), "{}", r.stderr);
 
     let listed = store.ok(&["images"]);
-    assert!(listed.contains(&reference.rsplit_once(':').unwrap().0.to_string()) && listed.contains("v1"), "{listed}");
+    assert!(
+        listed.contains(&reference.rsplit_once(':').unwrap().0.to_string()) && listed.contains("v1"),
+        "{listed}"
+    );
 }
 
 #[test]
 fn entrypoint_cmd_user_and_workdir_follow_dockers_rules() {
     let registry = Registry::start();
     let image = base()
-        .layer(Layer::new().file("etc/passwd", "root:x:0:0::/root:/bin/sh\napp:x:1234:4321::/home/app:/bin/sh\n", 0o644), Compression::Gzip)
+        .layer(
+            Layer::new().file(
+                "etc/passwd",
+                "root:x:0:0::/root:/bin/sh\napp:x:1234:4321::/home/app:/bin/sh\n",
+                0o644,
+            ),
+            Compression::Gzip,
+        )
         .entrypoint(&["/bin/echo", "entry"])
         .cmd(&["cmd"])
         .user("app")
@@ -159,8 +178,14 @@ fn entrypoint_cmd_user_and_workdir_follow_dockers_rules() {
     assert_eq!(out(&[&reference, "a", "b"]), "entry a b\n");
     // --entrypoint replaces the Entrypoint and drops the image's Cmd.
     assert_eq!(out(&["--entrypoint", "/bin/echo", &reference]), "\n");
-    assert_eq!(out(&["--entrypoint", "/bin/sh", &reference, "-c", "id -u; id -g; pwd; echo $HOME"]), "1234\n4321\n/tmp\n/home/app\n");
-    assert_eq!(out(&["--entrypoint", "", "-u", "0", "-w", "/", &reference, "/bin/sh", "-c", "id -u; pwd"]), "0\n/\n");
+    assert_eq!(
+        out(&["--entrypoint", "/bin/sh", &reference, "-c", "id -u; id -g; pwd; echo $HOME"]),
+        "1234\n4321\n/tmp\n/home/app\n"
+    );
+    assert_eq!(
+        out(&["--entrypoint", "", "-u", "0", "-w", "/", &reference, "/bin/sh", "-c", "id -u; pwd"]),
+        "0\n/\n"
+    );
 
     let r = store.run(&["-u", "nobody-here", &reference]);
     assert_eq!(r.code, 125);
@@ -192,7 +217,8 @@ fn docker_schema2_manifests_and_platform_indexes() {
 
     let other_name = format!("{}/{}", other.os, other.architecture);
     store.ok(&["pull", "-q", "--platform", &other_name, &reference]);
-    let inspect: serde_json::Value = serde_json::from_str(&store.ok(&["image", "inspect", &reference])).unwrap();
+    let inspect: serde_json::Value =
+        serde_json::from_str(&store.ok(&["image", "inspect", &reference])).unwrap();
     assert_eq!(inspect[0]["Architecture"], other.architecture.as_str());
     let r = output(store.rocker(&["pull", "--platform", "linux/s390x", &reference]));
     assert_eq!(r.code, 1);
@@ -205,7 +231,9 @@ fn docker_schema2_manifests_and_platform_indexes() {
 fn a_blob_with_the_wrong_digest_is_refused() {
     let registry = Registry::start();
     let layout = TempDir::new("layout");
-    let written = base().layer(Layer::new().file("f", "good\n", 0o644), Compression::Gzip).write_layout(layout.path(), "t");
+    let written = base()
+        .layer(Layer::new().file("f", "good\n", 0o644), Compression::Gzip)
+        .write_layout(layout.path(), "t");
     registry.push(layout.path(), "t", "bad:1");
     let hex = written.layers[1].digest.strip_prefix("sha256:").unwrap();
     let data = registry.storage().join(format!("docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]));
@@ -217,8 +245,14 @@ fn a_blob_with_the_wrong_digest_is_refused() {
     let store = Store::new();
     let r = output(store.rocker(&["pull", &registry.reference("bad:1")]));
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stderr.contains(&written.layers[1].digest) && r.stderr.contains("nothing was stored"), "{}", r.stderr);
-    assert!(!store.layers().contains(&written.layers[1].diff_id.strip_prefix("sha256:").unwrap().to_string()));
+    assert!(
+        r.stderr.contains(&written.layers[1].digest) && r.stderr.contains("nothing was stored"),
+        "{}",
+        r.stderr
+    );
+    assert!(!store
+        .layers()
+        .contains(&written.layers[1].diff_id.strip_prefix("sha256:").unwrap().to_string()));
     assert!(!store.ok(&["images"]).contains("bad"), "the image was tagged");
 }
 
@@ -297,7 +331,9 @@ fn tag_rmi_and_prune_remove_only_what_nothing_uses() {
     let a = publish(&registry, &Image::new().layer(shared.clone(), Compression::Gzip).cmd(&["true"]), "a:1");
     let b = publish(
         &registry,
-        &Image::new().layer(shared, Compression::Gzip).layer(Layer::new().file("b", "b", 0o644), Compression::Gzip),
+        &Image::new()
+            .layer(shared, Compression::Gzip)
+            .layer(Layer::new().file("b", "b", 0o644), Compression::Gzip),
         "b:1",
     );
     let store = Store::new();
@@ -314,7 +350,16 @@ fn tag_rmi_and_prune_remove_only_what_nothing_uses() {
     assert_eq!(store.layers().len(), 2, "b still uses both layers");
 
     // An image a running container uses is not deleted, even with -f.
-    let mut waiting = store.rocker(&["run", "--cgroup-parent", &store.cg.name, "-i", &b, "sh", "-c", "echo up; read x; exit 0"]);
+    let mut waiting = store.rocker(&[
+        "run",
+        "--cgroup-parent",
+        &store.cg.name,
+        "-i",
+        &b,
+        "sh",
+        "-c",
+        "echo up; read x; exit 0",
+    ]);
     waiting.stdin(Stdio::piped()).stdout(Stdio::piped());
     let mut child = waiting.spawn().unwrap();
     let mut line = String::new();
@@ -363,7 +408,9 @@ fn two_pulls_of_one_image_at_once_both_succeed() {
     let image = base().layer(Layer::new().random_file("r", 4 << 20, 3), Compression::Gzip);
     let reference = publish(&registry, &image, "race:1");
     let store = Store::new();
-    let children: Vec<_> = (0..2).map(|_| store.rocker(&["pull", "-q", &reference]).stdout(Stdio::null()).spawn().unwrap()).collect();
+    let children: Vec<_> = (0..2)
+        .map(|_| store.rocker(&["pull", "-q", &reference]).stdout(Stdio::null()).spawn().unwrap())
+        .collect();
     for mut c in children {
         assert!(c.wait().unwrap().success());
     }
@@ -377,7 +424,8 @@ fn import_save_and_load_carry_an_image_between_stores() {
     let rootfs = Rootfs::new();
     let tarball = TempDir::new("tarball");
     let tar = tarball.path().join("rootfs.tar.gz");
-    let made = Command::new("tar").arg("-C").arg(rootfs.path()).arg("-czf").arg(&tar).arg(".").status().unwrap();
+    let made =
+        Command::new("tar").arg("-C").arg(rootfs.path()).arg("-czf").arg(&tar).arg(".").status().unwrap();
     assert!(made.success());
 
     let store = Store::new();
@@ -392,8 +440,16 @@ fn import_save_and_load_carry_an_image_between_stores() {
     for format in ["docker-archive", "oci-archive"] {
         let archive = tarball.path().join(format!("{format}.tar"));
         store.ok(&["save", "--format", format, "-o", archive.to_str().unwrap(), "local/bb:1"]);
-        let inspected = Command::new("skopeo").arg("inspect").arg(format!("{format}:{}", archive.display())).output().unwrap();
-        assert!(inspected.status.success(), "skopeo refused rocker's {format}: {}", String::from_utf8_lossy(&inspected.stderr));
+        let inspected = Command::new("skopeo")
+            .arg("inspect")
+            .arg(format!("{format}:{}", archive.display()))
+            .output()
+            .unwrap();
+        assert!(
+            inspected.status.success(),
+            "skopeo refused rocker's {format}: {}",
+            String::from_utf8_lossy(&inspected.stderr)
+        );
 
         let other = Store::new();
         let loaded = other.ok(&["load", "-i", archive.to_str().unwrap()]);
@@ -447,13 +503,22 @@ fn rmi_racing_a_pull_keeps_the_layers_the_pull_needs() {
 #[test]
 fn a_killed_pull_leaves_nothing_a_run_would_use() {
     let registry = Registry::start();
-    let image = base().layer(Layer::new().random_file("big", 6 << 20, 9), Compression::Gzip).cmd(&["sh", "-c", "wc -c < /big"]);
+    let image = base().layer(Layer::new().random_file("big", 6 << 20, 9), Compression::Gzip).cmd(&[
+        "sh",
+        "-c",
+        "wc -c < /big",
+    ]);
     publish(&registry, &image, "killed:1");
     let proxy = SlowProxy::start_throttled(&registry.addr(), None, 2 << 20);
     let reference = proxy.reference("killed:1");
     let store = Store::new();
 
-    let mut pull = store.rocker(&["pull", "-q", &reference]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut pull = store
+        .rocker(&["pull", "-q", &reference])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     while proxy.blob_gets() < 2 {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }

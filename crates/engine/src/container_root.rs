@@ -52,7 +52,12 @@ fn private_mount_namespace() -> Result<(), EngineError> {
 impl ContainerRoot {
     /// Makes `containers/ID` and mounts `image`'s layers there. The store's shared lock is
     /// held meanwhile, so `rmi` cannot delete a layer between lookup and mount.
-    pub fn create(engine: &Engine, store: &Store, image: &ImageRecord, id: &str) -> Result<ContainerRoot, EngineError> {
+    pub fn create(
+        engine: &Engine,
+        store: &Store,
+        image: &ImageRecord,
+        id: &str,
+    ) -> Result<ContainerRoot, EngineError> {
         let _store_lock = store.lock(false).map_err(rocker_image::Error::from)?;
         let dir = engine.containers_dir().join(id);
         fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
@@ -66,7 +71,8 @@ impl ContainerRoot {
             let p = root.dir.join(sub);
             fs::create_dir(&p).map_err(io_err("creating", &p))?;
         }
-        let mut lowers: Vec<PathBuf> = image.layers.iter().rev().map(|l| store.layer_dir(&l.diff_id)).collect();
+        let mut lowers: Vec<PathBuf> =
+            image.layers.iter().rev().map(|l| store.layer_dir(&l.diff_id)).collect();
         if lowers.is_empty() {
             lowers.push(root.dir.join("empty"));
         }
@@ -97,7 +103,8 @@ impl ContainerRoot {
 
     fn teardown(&mut self) -> Result<(), EngineError> {
         if std::mem::take(&mut self.mounted) {
-            umount2(&self.rootfs, MntFlags::MNT_DETACH).map_err(EngineError::sys("unmounting the container's root"))?;
+            umount2(&self.rootfs, MntFlags::MNT_DETACH)
+                .map_err(EngineError::sys("unmounting the container's root"))?;
         }
         match fs::remove_dir_all(&self.dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("removing", &self.dir)(e)),

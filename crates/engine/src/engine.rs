@@ -30,10 +30,18 @@ impl Engine {
         Credentials::new(self.auth_file.clone())
     }
 
-    pub fn pull_options(&self, reference: &Reference, platform: Option<String>, progress: Progress) -> Result<PullOptions, EngineError> {
+    pub fn pull_options(
+        &self,
+        reference: &Reference,
+        platform: Option<String>,
+        progress: Progress,
+    ) -> Result<PullOptions, EngineError> {
         let credentials = self.credentials().get(&reference.registry).map_err(rocker_image::Error::from)?;
         Ok(PullOptions {
-            registry: registry::Options { insecure_registries: self.insecure_registries.clone(), credentials },
+            registry: registry::Options {
+                insecure_registries: self.insecure_registries.clone(),
+                credentials,
+            },
             platform,
             progress,
         })

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::str::FromStr;
 
 use oci_spec::image::ImageConfiguration;
-use rocker_image::store::{short_id, Index};
 use rocker_image::archive::{self, ArchiveFormat, Loaded};
 use rocker_image::import::{self, ImportConfig};
+use rocker_image::store::{short_id, Index};
 use rocker_image::{registry, ImageRecord, Progress, Reference};
 use serde_json::{json, Value};
 
@@ -38,7 +38,12 @@ impl FromStr for PullPolicy {
 
 /// Pulls `name`; also says whether the name now means another image than before (Docker's
 /// "Downloaded newer image" against "Image is up to date").
-pub fn pull(engine: &Engine, name: &str, platform: Option<String>, progress: Progress) -> Result<(ImageRecord, bool), EngineError> {
+pub fn pull(
+    engine: &Engine,
+    name: &str,
+    platform: Option<String>,
+    progress: Progress,
+) -> Result<(ImageRecord, bool), EngineError> {
     let reference = parse_reference(name)?;
     let store = engine.store()?;
     let before = store.index().map_err(rocker_image::Error::from)?.find(name).map(|i| i.id.clone());
@@ -49,7 +54,12 @@ pub fn pull(engine: &Engine, name: &str, platform: Option<String>, progress: Pro
 }
 
 /// The image `run` uses, pulled first if the policy says so.
-pub fn for_run(engine: &Engine, name: &str, policy: PullPolicy, progress: Progress) -> Result<ImageRecord, EngineError> {
+pub fn for_run(
+    engine: &Engine,
+    name: &str,
+    policy: PullPolicy,
+    progress: Progress,
+) -> Result<ImageRecord, EngineError> {
     let found = engine.store()?.index().map_err(rocker_image::Error::from)?.find(name).cloned();
     match (policy, found) {
         (PullPolicy::Never, None) => Err(EngineError::NotFound(format!(
@@ -68,8 +78,9 @@ pub fn for_run(engine: &Engine, name: &str, policy: PullPolicy, progress: Progre
 /// The image's config (Entrypoint, Cmd, Env, ...), as stored.
 pub fn config(engine: &Engine, image: &ImageRecord) -> Result<ImageConfiguration, EngineError> {
     let bytes = engine.store()?.read_blob(&image.id).map_err(rocker_image::Error::from)?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| EngineError::InvalidArgument(format!("the stored config of image {} is not valid: {e}", image.id)))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        EngineError::InvalidArgument(format!("the stored config of image {} is not valid: {e}", image.id))
+    })
 }
 
 /// One row of `rocker images`.
@@ -86,7 +97,12 @@ pub fn list(engine: &Engine) -> Result<Vec<Listed>, EngineError> {
     let index = engine.store()?.index().map_err(rocker_image::Error::from)?;
     let mut rows = Vec::new();
     for image in index.images.values() {
-        let digest = image.repo_digests.first().and_then(|d| d.split_once('@')).map(|(_, d)| d.to_string()).unwrap_or_default();
+        let digest = image
+            .repo_digests
+            .first()
+            .and_then(|d| d.split_once('@'))
+            .map(|(_, d)| d.to_string())
+            .unwrap_or_default();
         let row = |repository: String, tag: String| Listed {
             repository,
             tag,
@@ -193,14 +209,23 @@ pub fn logout(engine: &Engine, registry: &str) -> Result<bool, EngineError> {
 }
 
 /// `import FILE|- [REF]`: a root filesystem tarball as a one-layer image.
-pub fn import(engine: &Engine, source: &str, reference: Option<&str>, cmd: Option<Vec<String>>) -> Result<ImageRecord, EngineError> {
+pub fn import(
+    engine: &Engine,
+    source: &str,
+    reference: Option<&str>,
+    cmd: Option<Vec<String>>,
+) -> Result<ImageRecord, EngineError> {
     let store = engine.store()?;
     let reference = reference.map(parse_reference).transpose()?;
     let config = ImportConfig { cmd };
     let result = if source == "-" {
         import::import(&store, io::stdin().lock(), reference.as_ref(), config)
     } else {
-        let file = File::open(source).map_err(|e| EngineError::Io { what: "opening", path: source.into(), source: e })?;
+        let file = File::open(source).map_err(|e| EngineError::Io {
+            what: "opening",
+            path: source.into(),
+            source: e,
+        })?;
         import::import(&store, BufReader::with_capacity(1 << 20, file), reference.as_ref(), config)
     };
     Ok(result.map_err(rocker_image::Error::from)?)
@@ -212,7 +237,11 @@ pub fn load(engine: &Engine, input: Option<&Path>) -> Result<Vec<Loaded>, Engine
     let result = match input {
         None => archive::load(&store, io::stdin().lock()),
         Some(path) => {
-            let file = File::open(path).map_err(|e| EngineError::Io { what: "opening", path: path.into(), source: e })?;
+            let file = File::open(path).map_err(|e| EngineError::Io {
+                what: "opening",
+                path: path.into(),
+                source: e,
+            })?;
             archive::load(&store, BufReader::with_capacity(1 << 20, file))
         }
     };
@@ -221,7 +250,12 @@ pub fn load(engine: &Engine, input: Option<&Path>) -> Result<Vec<Loaded>, Engine
 
 /// `save [-o FILE] [--format F] IMAGE...`. A file is written beside its final name and
 /// renamed once complete, so a failed save leaves no half archive under that name.
-pub fn save(engine: &Engine, names: &[String], format: &str, output: Option<&Path>) -> Result<(), EngineError> {
+pub fn save(
+    engine: &Engine,
+    names: &[String],
+    format: &str,
+    output: Option<&Path>,
+) -> Result<(), EngineError> {
     let format = match format {
         "docker-archive" | "docker" => ArchiveFormat::DockerArchive,
         "oci-archive" | "oci" => ArchiveFormat::OciArchive,

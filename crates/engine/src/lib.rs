@@ -11,10 +11,10 @@ mod spec;
 pub mod units;
 mod user;
 
-pub use error::EngineError;
-pub use rocker_runtime::error::chain as error_chain;
+pub use engine::parse_reference;
 pub use engine::Engine;
-pub use run::{run, Limits, Outcome, RunRequest, Source};
+pub use error::EngineError;
 pub use rocker_image::credentials;
 pub use rocker_image::Progress;
-pub use engine::parse_reference;
+pub use rocker_runtime::error::chain as error_chain;
+pub use run::{run, Limits, Outcome, RunRequest, Source};

@@ -129,12 +129,21 @@ pub fn run(engine: &Engine, req: &RunRequest) -> Result<Outcome, EngineError> {
     if let Some(Err(e)) = root.map(ContainerRoot::remove) {
         warnings.push(crate::error_chain(&e));
     }
-    Ok(Outcome { short_id: id::short(&id).to_string(), exit_code: exit_code(exit.status), oom_killed: exit.oom_killed, warnings })
+    Ok(Outcome {
+        short_id: id::short(&id).to_string(),
+        exit_code: exit_code(exit.status),
+        oom_killed: exit.oom_killed,
+        warnings,
+    })
 }
 
 /// Docker's rule: `--entrypoint` replaces the image's Entrypoint and drops its Cmd; words
 /// after the image replace Cmd; the process runs Entrypoint followed by Cmd.
-fn command_line(req: &RunRequest, entrypoint: Option<&[String]>, cmd: Option<&[String]>) -> Result<Vec<String>, EngineError> {
+fn command_line(
+    req: &RunRequest,
+    entrypoint: Option<&[String]>,
+    cmd: Option<&[String]>,
+) -> Result<Vec<String>, EngineError> {
     let entrypoint: Vec<String> = match &req.entrypoint {
         Some(e) if e.is_empty() => vec![],
         Some(e) => vec![e.clone()],
@@ -148,7 +157,8 @@ fn command_line(req: &RunRequest, entrypoint: Option<&[String]>, cmd: Option<&[S
     let args = [entrypoint, cmd].concat();
     if args.is_empty() {
         return Err(EngineError::InvalidArgument(
-            "no command specified: give one after the image, or use an image with an Entrypoint or Cmd".into(),
+            "no command specified: give one after the image, or use an image with an Entrypoint or Cmd"
+                .into(),
         ));
     }
     Ok(args)

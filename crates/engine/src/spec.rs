@@ -187,7 +187,8 @@ pub fn build(req: &RunRequest, ctx: Context) -> Result<Spec, EngineError> {
 /// then the user's `-e`s, each replacing an earlier entry of the same name. `-e NAME` alone
 /// takes NAME from rocker's own environment, and is dropped if rocker has none.
 fn environment(req: &RunRequest, image_env: &[String], hostname: &str, home: &str) -> Vec<String> {
-    let mut env = vec![format!("PATH={DEFAULT_PATH}"), format!("HOSTNAME={hostname}"), format!("HOME={home}")];
+    let mut env =
+        vec![format!("PATH={DEFAULT_PATH}"), format!("HOSTNAME={hostname}"), format!("HOME={home}")];
     if req.tty {
         env.push("TERM=xterm".to_string());
     }
@@ -388,7 +389,12 @@ mod tests {
 
     #[test]
     fn user_env_replaces_defaults_by_name() {
-        let env = environment(&request(&["HOME=/home/x", "A=1"], true), &["A=0".into(), "B=2".into()], "h", "/root");
+        let env = environment(
+            &request(&["HOME=/home/x", "A=1"], true),
+            &["A=0".into(), "B=2".into()],
+            "h",
+            "/root",
+        );
         assert!(env.contains(&"B=2".to_string()));
         assert!(!env.contains(&"A=0".to_string()));
         assert!(env.contains(&"HOME=/home/x".to_string()));

@@ -50,7 +50,10 @@ fn groups(rootfs: &Path) -> Vec<Group> {
             Some(Group {
                 name: f.first()?.to_string(),
                 gid: f.get(2)?.parse().ok()?,
-                members: f.get(3).map(|m| m.split(',').filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default(),
+                members: f
+                    .get(3)
+                    .map(|m| m.split(',').filter(|s| !s.is_empty()).map(String::from).collect())
+                    .unwrap_or_default(),
             })
         })
         .collect()
@@ -66,7 +69,12 @@ pub fn resolve(spec: Option<&str>, rootfs: &Path) -> Result<(User, Option<String
     };
     let users = passwd(rootfs);
     let entry = match user.parse::<u32>() {
-        Ok(uid) => users.into_iter().find(|p| p.uid == uid).or(Some(Passwd { name: String::new(), uid, gid: 0, home: String::new() })),
+        Ok(uid) => users.into_iter().find(|p| p.uid == uid).or(Some(Passwd {
+            name: String::new(),
+            uid,
+            gid: 0,
+            home: String::new(),
+        })),
         Err(_) => users.into_iter().find(|p| p.name == user),
     };
     let Passwd { name, uid, gid: primary, home } = entry.ok_or_else(|| {
@@ -89,7 +97,11 @@ pub fn resolve(spec: Option<&str>, rootfs: &Path) -> Result<(User, Option<String
     // With an explicit group Docker sets only that one; otherwise the user's groups too.
     let additional: Vec<u32> = match group {
         Some(_) => vec![],
-        None => all_groups.iter().filter(|g| !name.is_empty() && g.members.contains(&name) && g.gid != gid).map(|g| g.gid).collect(),
+        None => all_groups
+            .iter()
+            .filter(|g| !name.is_empty() && g.members.contains(&name) && g.gid != gid)
+            .map(|g| g.gid)
+            .collect(),
     };
     let mut builder = UserBuilder::default().uid(uid).gid(gid);
     if !additional.is_empty() {
@@ -104,10 +116,22 @@ mod tests {
     use super::*;
 
     fn rootfs() -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("rocker-user-test-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let dir = std::env::temp_dir().join(format!(
+            "rocker-user-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         std::fs::create_dir_all(dir.join("etc")).unwrap();
-        std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n").unwrap();
-        std::fs::write(dir.join("etc/group"), "root:x:0:\nalice:x:1000:\nwheel:x:10:alice,bob\naudio:x:29:alice\n").unwrap();
+        std::fs::write(
+            dir.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("etc/group"),
+            "root:x:0:\nalice:x:1000:\nwheel:x:10:alice,bob\naudio:x:29:alice\n",
+        )
+        .unwrap();
         dir
     }
 
@@ -123,7 +147,10 @@ mod tests {
         assert_eq!((u.uid(), u.gid(), home), (4242, 7, None));
         let (u, home) = resolve(None, &r).unwrap();
         assert_eq!((u.uid(), u.gid(), home.as_deref()), (0, 0, Some("/root")));
-        assert!(resolve(Some("mallory"), &r).unwrap_err().to_string().contains("unable to find user mallory"));
+        assert!(resolve(Some("mallory"), &r)
+            .unwrap_err()
+            .to_string()
+            .contains("unable to find user mallory"));
         assert!(resolve(Some("alice:nogroup"), &r).is_err());
         std::fs::remove_dir_all(&r).unwrap();
     }

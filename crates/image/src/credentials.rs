@@ -58,7 +58,9 @@ impl Credentials {
         let text = match fs::read(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Map::new()),
-            Err(source) => return Err(CredentialsError::Io { what: "reading", path: self.path.clone(), source }),
+            Err(source) => {
+                return Err(CredentialsError::Io { what: "reading", path: self.path.clone(), source })
+            }
         };
         match serde_json::from_slice(&text) {
             Ok(Value::Object(m)) => Ok(m),
@@ -74,7 +76,12 @@ impl Credentials {
     /// The stored user and password for `registry`, if any.
     pub fn get(&self, registry: &str) -> Result<Option<(String, String)>, CredentialsError> {
         let config = self.read()?;
-        let Some(auth) = config.get("auths").and_then(|a| a.get(key(registry))).and_then(|e| e.get("auth")).and_then(Value::as_str) else {
+        let Some(auth) = config
+            .get("auths")
+            .and_then(|a| a.get(key(registry)))
+            .and_then(|e| e.get("auth"))
+            .and_then(Value::as_str)
+        else {
             return Ok(None);
         };
         let decoded = base64::engine::general_purpose::STANDARD
@@ -103,7 +110,11 @@ impl Credentials {
     pub fn remove(&self, registry: &str) -> Result<bool, CredentialsError> {
         let mut removed = false;
         self.change(|config| {
-            removed = config.get_mut("auths").and_then(Value::as_object_mut).and_then(|a| a.remove(key(registry))).is_some();
+            removed = config
+                .get_mut("auths")
+                .and_then(Value::as_object_mut)
+                .and_then(|a| a.remove(key(registry)))
+                .is_some();
             removed
         })?;
         Ok(removed)
@@ -124,9 +135,15 @@ impl Credentials {
             fs::create_dir_all(dir).map_err(io("creating", dir))?;
         }
         let tmp = self.path.with_extension(format!("tmp-{}", std::process::id()));
-        let mut file = fs::File::options().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io("creating", &tmp))?;
+        let mut file = fs::File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io("creating", &tmp))?;
         let bytes = serde_json::to_vec_pretty(&Value::Object(config)).expect("JSON values serialize");
-        let written = file.write_all(&bytes).and_then(|()| file.sync_all()).and_then(|()| fs::rename(&tmp, &self.path));
+        let written =
+            file.write_all(&bytes).and_then(|()| file.sync_all()).and_then(|()| fs::rename(&tmp, &self.path));
         if written.is_err() {
             let _ = fs::remove_file(&tmp);
         }

@@ -14,11 +14,12 @@ impl Compression {
     pub fn of_media_type(media_type: &str) -> Result<Compression, String> {
         match media_type {
             "application/vnd.oci.image.layer.v1.tar" => Ok(Compression::None),
-            "application/vnd.oci.image.layer.v1.tar+gzip" | "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
-                Ok(Compression::Gzip)
-            }
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+            | "application/vnd.docker.image.rootfs.diff.tar.gzip" => Ok(Compression::Gzip),
             "application/vnd.oci.image.layer.v1.tar+zstd" => Ok(Compression::Zstd),
-            other => Err(format!("layers of type {other:?} are not supported (tar, tar+gzip and tar+zstd are)")),
+            other => {
+                Err(format!("layers of type {other:?} are not supported (tar, tar+gzip and tar+zstd are)"))
+            }
         }
     }
 

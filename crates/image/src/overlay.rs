@@ -24,7 +24,12 @@ pub enum OverlayError {
 const OPTIONS_MAX: usize = 4095;
 
 /// Mounts `lowers` (topmost first) + `upper` + `work` on `target`.
-pub fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<(), OverlayError> {
+pub fn mount_overlay(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<(), OverlayError> {
     let checked = |p: &Path| -> Result<String, OverlayError> {
         let s = p.to_string_lossy();
         if s.contains([':', ',']) {

@@ -130,7 +130,8 @@ pub fn pull(store: &Store, reference: &Reference, options: &PullOptions) -> Resu
 pub(crate) fn is_index(media_type: &str) -> bool {
     matches!(
         media_type,
-        "application/vnd.oci.image.index.v1+json" | "application/vnd.docker.distribution.manifest.list.v2+json"
+        "application/vnd.oci.image.index.v1+json"
+            | "application/vnd.docker.distribution.manifest.list.v2+json"
     )
 }
 
@@ -148,7 +149,11 @@ fn fetch_config(store: &Store, client: &Client, desc: &Descriptor) -> Result<Ima
     } else {
         let mut bytes = Vec::new();
         let what = |w| move |source| PullError::Io { layer: "config".into(), what: w, source };
-        client.blob(desc.digest())?.take(desc.size().saturating_add(1)).read_to_end(&mut bytes).map_err(what("reading"))?;
+        client
+            .blob(desc.digest())?
+            .take(desc.size().saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(what("reading"))?;
         verify("the image config", desc, &digest::of(&bytes), bytes.len() as u64)?;
         store.put_blob(desc.digest(), &bytes)?;
         bytes
@@ -158,17 +163,31 @@ fn fetch_config(store: &Store, client: &Client, desc: &Descriptor) -> Result<Ima
 
 fn verify(what: &str, desc: &Descriptor, actual: &Digest, size: u64) -> Result<(), PullError> {
     if size != desc.size() {
-        return Err(PullError::Mismatch { what: format!("{what} size"), expected: desc.size().to_string(), actual: size.to_string() });
+        return Err(PullError::Mismatch {
+            what: format!("{what} size"),
+            expected: desc.size().to_string(),
+            actual: size.to_string(),
+        });
     }
     if actual != desc.digest() {
-        return Err(RegistryError::DigestMismatch { what: what.into(), expected: desc.digest().to_string(), actual: actual.to_string() }.into());
+        return Err(RegistryError::DigestMismatch {
+            what: what.into(),
+            expected: desc.digest().to_string(),
+            actual: actual.to_string(),
+        }
+        .into());
     }
     Ok(())
 }
 
 /// Fetches the layers the store lacks, `PARALLEL_LAYERS` at a time; scoped threads, all
 /// joined before this returns (a container may be cloned right after).
-fn fetch_layers(store: &Store, client: &Client, layers: &[LayerRecord], progress: Progress) -> Result<(), PullError> {
+fn fetch_layers(
+    store: &Store,
+    client: &Client,
+    layers: &[LayerRecord],
+    progress: Progress,
+) -> Result<(), PullError> {
     let bars = Bars::new(progress);
     let missing: Vec<&LayerRecord> = layers
         .iter()
@@ -217,7 +236,11 @@ fn fetch_layer(store: &Store, client: &Client, layer: &LayerRecord, bars: &Bars)
     verify(&format!("layer {name}"), &desc, &staged.digest, staged.size)?;
     let unpacked = staged.unpacked().map_err(layer_error)?;
     if unpacked.diff_id != layer.diff_id {
-        return Err(PullError::Mismatch { what: format!("layer {name} uncompressed digest"), expected: layer.diff_id.to_string(), actual: unpacked.diff_id.to_string() });
+        return Err(PullError::Mismatch {
+            what: format!("layer {name} uncompressed digest"),
+            expected: layer.diff_id.to_string(),
+            actual: unpacked.diff_id.to_string(),
+        });
     }
     unpacked.commit(store)?;
     bar.finish("Pull complete");
@@ -242,7 +265,8 @@ fn short(d: &Digest) -> &str {
 
 impl Bars {
     fn new(mode: Progress) -> Bars {
-        let target = if mode == Progress::Bars { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        let target =
+            if mode == Progress::Bars { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
         Bars { mode, multi: MultiProgress::with_draw_target(target) }
     }
 

@@ -75,7 +75,9 @@ impl FromStr for Reference {
     fn from_str(s: &str) -> Result<Reference, ReferenceError> {
         let fail = |reason| ReferenceError { reference: s.to_string(), reason };
         let (rest, digest) = match s.split_once('@') {
-            Some((rest, d)) => (rest, Some(Digest::from_str(d).map_err(|_| fail("the digest is not algorithm:hex"))?)),
+            Some((rest, d)) => {
+                (rest, Some(Digest::from_str(d).map_err(|_| fail("the digest is not algorithm:hex"))?))
+            }
             None => (s, None),
         };
         // A tag is a ':' after the last '/', so that a registry's port is not taken for one.
@@ -86,7 +88,9 @@ impl FromStr for Reference {
         };
         if let Some(tag) = tag {
             if !valid_tag(tag) {
-                return Err(fail("a tag is 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"));
+                return Err(fail(
+                    "a tag is 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'",
+                ));
             }
         }
         let (registry, repository) = match name.split_once('/') {
@@ -160,7 +164,10 @@ mod tests {
     #[test]
     fn registries_with_ports_and_digests() {
         let r = parse("127.0.0.1:5000/a/b:v1");
-        assert_eq!((r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()), ("127.0.0.1:5000", "a/b", Some("v1")));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
+            ("127.0.0.1:5000", "a/b", Some("v1"))
+        );
         let r = parse("localhost:5000/app");
         assert_eq!(r.to_string(), "localhost:5000/app:latest");
         let d = "sha256:".to_string() + &"a".repeat(64);

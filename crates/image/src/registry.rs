@@ -43,7 +43,9 @@ pub enum RegistryError {
     NotFound { reference: String },
     #[error("{url}: {what}")]
     Protocol { url: String, what: String },
-    #[error("{what}: the registry sent content with digest {actual}, expected {expected}; nothing was stored")]
+    #[error(
+        "{what}: the registry sent content with digest {actual}, expected {expected}; nothing was stored"
+    )]
     DigestMismatch { what: String, expected: String, actual: String },
 }
 
@@ -75,7 +77,13 @@ pub struct Manifest {
 }
 
 pub fn uses_plain_http(registry: &str, insecure: &[String]) -> bool {
-    let host = registry.rsplit_once(':').map_or(registry, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { registry });
+    let host = registry.rsplit_once(':').map_or(registry, |(h, p)| {
+        if p.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            registry
+        }
+    });
     matches!(host, "localhost" | "127.0.0.1" | "[::1]") || insecure.iter().any(|i| i == registry || i == host)
 }
 
@@ -131,7 +139,10 @@ impl Client {
             .get("www-authenticate")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
-            .ok_or_else(|| RegistryError::Protocol { url: url.into(), what: "401 without a WWW-Authenticate challenge".into() })?;
+            .ok_or_else(|| RegistryError::Protocol {
+                url: url.into(),
+                what: "401 without a WWW-Authenticate challenge".into(),
+            })?;
         let auth = self.answer(&challenge)?;
         *self.authorization.lock().expect("no thread panics holding it") = Some(auth.clone());
         let resp = send(Some(&auth))?;
@@ -163,15 +174,21 @@ impl Client {
     fn answer(&self, challenge: &str) -> Result<String, RegistryError> {
         let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
         let params = parse_challenge(params);
-        let param = |k: &str| params.iter().find(|(key, _)| key.eq_ignore_ascii_case(k)).map(|(_, v)| v.as_str());
+        let param =
+            |k: &str| params.iter().find(|(key, _)| key.eq_ignore_ascii_case(k)).map(|(_, v)| v.as_str());
         if scheme.eq_ignore_ascii_case("basic") {
             return self.basic().ok_or_else(|| self.unauthorized());
         }
         if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(RegistryError::Protocol { url: self.base.clone(), what: format!("unknown authentication scheme {scheme:?}") });
+            return Err(RegistryError::Protocol {
+                url: self.base.clone(),
+                what: format!("unknown authentication scheme {scheme:?}"),
+            });
         }
-        let realm = param("realm")
-            .ok_or_else(|| RegistryError::Protocol { url: self.base.clone(), what: "a Bearer challenge without a realm".into() })?;
+        let realm = param("realm").ok_or_else(|| RegistryError::Protocol {
+            url: self.base.clone(),
+            what: "a Bearer challenge without a realm".into(),
+        })?;
         let default_scope = format!("repository:{}:pull", self.repository);
         let scope = param("scope").or((!self.repository.is_empty()).then_some(default_scope.as_str()));
         let mut req = self.agent.get(realm);
@@ -184,7 +201,8 @@ impl Client {
         if let Some(basic) = self.basic() {
             req = req.header("Authorization", &basic);
         }
-        let mut resp = req.call().map_err(|e| RegistryError::Http { url: realm.into(), source: Box::new(e) })?;
+        let mut resp =
+            req.call().map_err(|e| RegistryError::Http { url: realm.into(), source: Box::new(e) })?;
         if resp.status() == StatusCode::UNAUTHORIZED || resp.status() == StatusCode::FORBIDDEN {
             return Err(self.unauthorized());
         }
@@ -200,8 +218,10 @@ impl Client {
             .limit(MANIFEST_LIMIT)
             .read_to_vec()
             .map_err(|e| RegistryError::Http { url: realm.into(), source: Box::new(e) })?;
-        let token: Token = serde_json::from_slice(&body)
-            .map_err(|e| RegistryError::Protocol { url: realm.into(), what: format!("the token server's answer: {e}") })?;
+        let token: Token = serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
+            url: realm.into(),
+            what: format!("the token server's answer: {e}"),
+        })?;
         let token = token.token.or(token.access_token).ok_or_else(|| RegistryError::Protocol {
             url: realm.into(),
             what: "the token server's answer holds no token".into(),
@@ -222,7 +242,9 @@ impl Client {
         let url = format!("{}/manifests/{reference}", self.base);
         let mut resp = self.get(&url, Some(MANIFEST_TYPES))?;
         if resp.status() == StatusCode::NOT_FOUND {
-            return Err(RegistryError::NotFound { reference: format!("{}/{}:{reference}", self.registry, self.repository) });
+            return Err(RegistryError::NotFound {
+                reference: format!("{}/{}:{reference}", self.registry, self.repository),
+            });
         }
         check_status(&url, &mut resp)?;
         let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -237,7 +259,11 @@ impl Client {
         let digest = digest::of(&bytes);
         for wanted in expected.map(|d| d.to_string()).into_iter().chain(served_digest) {
             if wanted != digest.as_ref() {
-                return Err(RegistryError::DigestMismatch { what: format!("manifest {reference}"), expected: wanted, actual: digest.to_string() });
+                return Err(RegistryError::DigestMismatch {
+                    what: format!("manifest {reference}"),
+                    expected: wanted,
+                    actual: digest.to_string(),
+                });
             }
         }
         // Some registries serve a generic type; the manifest's own mediaType then decides.
@@ -253,7 +279,9 @@ impl Client {
         let url = format!("{}/blobs/{digest}", self.base);
         let mut resp = self.get(&url, None)?;
         if resp.status() == StatusCode::NOT_FOUND {
-            return Err(RegistryError::NotFound { reference: format!("{}/{}@{digest}", self.registry, self.repository) });
+            return Err(RegistryError::NotFound {
+                reference: format!("{}/{}@{digest}", self.registry, self.repository),
+            });
         }
         check_status(&url, &mut resp)?;
         Ok(resp.into_body().into_reader())
@@ -305,7 +333,9 @@ mod tests {
 
     #[test]
     fn challenges_with_quoted_commas() {
-        let p = parse_challenge(r#"realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull,push""#);
+        let p = parse_challenge(
+            r#"realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull,push""#,
+        );
         assert_eq!(
             p,
             vec![
@@ -314,7 +344,10 @@ mod tests {
                 ("scope".into(), "repository:a/b:pull,push".into())
             ]
         );
-        assert_eq!(parse_challenge("realm=x, service=y"), vec![("realm".into(), "x".into()), ("service".into(), "y".into())]);
+        assert_eq!(
+            parse_challenge("realm=x, service=y"),
+            vec![("realm".into(), "x".into()), ("service".into(), "y".into())]
+        );
     }
 
     #[test]

@@ -286,7 +286,10 @@ impl Store {
     }
 
     /// Reads, changes and atomically replaces the index, serialized by `index.lock`.
-    pub fn update_index<T>(&self, change: impl FnOnce(&mut Index) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub fn update_index<T>(
+        &self,
+        change: impl FnOnce(&mut Index) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let _lock = self.flock("index.lock", true)?;
         let mut index = self.index()?;
         let out = change(&mut index)?;
@@ -325,7 +328,12 @@ impl Store {
     /// (`in_use` gives their image ids; it is asked under the exclusive lock, so no container
     /// can start on an image meanwhile). Returns what was untagged and deleted, as Docker
     /// prints them.
-    pub fn remove(&self, wanted: &str, force: bool, in_use: impl FnOnce() -> HashSet<String>) -> Result<Vec<String>, StoreError> {
+    pub fn remove(
+        &self,
+        wanted: &str,
+        force: bool,
+        in_use: impl FnOnce() -> HashSet<String>,
+    ) -> Result<Vec<String>, StoreError> {
         let _lock = self.lock(true)?;
         let in_use = in_use();
         let report = self.update_index(|index| {
