@@ -217,7 +217,7 @@ pub fn import(
 ) -> Result<ImageRecord, EngineError> {
     let store = engine.store()?;
     let reference = reference.map(parse_reference).transpose()?;
-    let config = ImportConfig { cmd };
+    let config = ImportConfig { cmd, created: rocker_runtime::state::now_rfc3339() };
     let result = if source == "-" {
         import::import(&store, io::stdin().lock(), reference.as_ref(), config)
     } else {

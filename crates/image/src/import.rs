@@ -14,11 +14,13 @@ use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::store::{ImageRecord, LayerRecord, Store, StoreError};
 
-/// What `docker import --change` would set; only the command, so far.
+/// What `docker import --change` would set (only the command, so far), and the image's
+/// `created` time (RFC 3339), which the caller gives: the crate has no clock of its own.
 #[derive(Debug, Clone, Default)]
 pub struct ImportConfig {
     /// The image's default command.
     pub cmd: Option<Vec<String>>,
+    pub created: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +45,7 @@ pub fn import(
     let (compression, raw) = sniff(tar).map_err(ImportError::Read)?;
     let staged = stage_layer(store, compression.decoder(raw).map_err(ImportError::Read)?, Compression::None)?;
     let layer = staged.unpacked()?;
-    let created = now_rfc3339();
+    let created = config.created;
     let mut runtime = ConfigBuilder::default().build().expect("a config has no required fields");
     runtime.set_cmd(config.cmd);
     let image_config = ImageConfigurationBuilder::default()
@@ -78,22 +80,4 @@ pub fn import(
     store.put_blob(&image.manifest, &manifest)?;
     store.add_image(image.clone(), tag.map(std::slice::from_ref).unwrap_or_default())?;
     Ok(image)
-}
-
-/// Now, in RFC 3339 (UTC), as configs write `created`. rocker-runtime has its own: the image
-/// crate does not depend on the runtime (see DESIGN.md).
-fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
 }

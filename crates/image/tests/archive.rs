@@ -195,18 +195,24 @@ fn entries(archive: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-#[test]
-fn docker_archive_round_trip() {
-    let (dir_a, dir_b) = (TempDir::new("save-docker-a"), TempDir::new("save-docker-b"));
-    let (a, b) = (Store::open(dir_a.path()).unwrap(), Store::open(dir_b.path()).unwrap());
+/// An OCI image with a gzip and a zstd layer, and a Docker schema 2 image sharing its base
+/// layer (stored once, decompressed from gzip when saved).
+fn two_images(a: &Store) -> (ImageRecord, ImageRecord) {
     let one = store_image(
-        &a,
+        a,
         &[(base_layer(), Compression::Gzip), (top_layer(), Compression::Zstd)],
         false,
         "localhost/rt/one:v1",
     );
-    // Docker schema 2, sharing the base layer: written once, decompressed from gzip.
-    let two = store_image(&a, &[(base_layer(), Compression::Gzip)], true, "localhost/rt/two:v2");
+    let two = store_image(a, &[(base_layer(), Compression::Gzip)], true, "localhost/rt/two:v2");
+    (one, two)
+}
+
+#[test]
+fn docker_archive_round_trip() {
+    let (dir_a, dir_b) = (TempDir::new("save-docker-a"), TempDir::new("save-docker-b"));
+    let (a, b) = (Store::open(dir_a.path()).unwrap(), Store::open(dir_b.path()).unwrap());
+    let (one, two) = two_images(&a);
     a.add_image(one.clone(), &[reference("localhost/rt/one:latest")]).unwrap();
     let file = dir_a.path().join("saved.tar");
     save_to(
@@ -269,13 +275,7 @@ fn docker_archive_round_trip() {
 fn oci_archive_round_trip_keeps_every_digest() {
     let (dir_a, dir_b) = (TempDir::new("save-oci-a"), TempDir::new("save-oci-b"));
     let (a, b) = (Store::open(dir_a.path()).unwrap(), Store::open(dir_b.path()).unwrap());
-    let one = store_image(
-        &a,
-        &[(base_layer(), Compression::Gzip), (top_layer(), Compression::Zstd)],
-        false,
-        "localhost/rt/one:v1",
-    );
-    let two = store_image(&a, &[(base_layer(), Compression::Gzip)], true, "localhost/rt/two:v2");
+    let (one, two) = two_images(&a);
 
     for (image, tag) in [(&one, "localhost/rt/one:v1"), (&two, "localhost/rt/two:v2")] {
         let file = dir_a.path().join(format!("{}.tar", image.id.digest()));
@@ -349,7 +349,13 @@ fn import_makes_a_one_layer_image() {
     let tag = reference("localhost/rt/imported:v1");
     let cmd = vec!["/bin/sh".to_string(), "-c".to_string(), "echo hi".to_string()];
     let gz = compress(&tar, Compression::Gzip);
-    let image = import(&store, &gz[..], Some(&tag), ImportConfig { cmd: Some(cmd.clone()) }).unwrap();
+    let image = import(
+        &store,
+        &gz[..],
+        Some(&tag),
+        ImportConfig { cmd: Some(cmd.clone()), created: "2024-01-02T03:04:05Z".into() },
+    )
+    .unwrap();
 
     assert_eq!(image.layers.len(), 1);
     let layer = &image.layers[0];
