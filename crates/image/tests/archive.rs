@@ -399,6 +399,10 @@ fn import_makes_a_one_layer_image() {
     assert_no_temp_left(&store);
 }
 
+fn skopeo_json(args: &[&str], tmp: &Path) -> Value {
+    serde_json::from_str(&skopeo(args, tmp)).unwrap()
+}
+
 fn skopeo(args: &[&str], tmp: &Path) -> String {
     let mut c = Command::new("skopeo");
     // Its oci-archive work dirs go into the test's own temp dir.
@@ -412,37 +416,23 @@ fn skopeo(args: &[&str], tmp: &Path) -> String {
 fn skopeo_reads_rocker_archives() {
     let dir = TempDir::new("skopeo-reads");
     let store = Store::open(&dir.path().join("store")).unwrap();
-    let one = store_image(
-        &store,
-        &[(base_layer(), Compression::Gzip), (top_layer(), Compression::Zstd)],
-        false,
-        "localhost/rt/one:v1",
-    );
-    let two = store_image(&store, &[(base_layer(), Compression::Gzip)], true, "localhost/rt/two:v2");
+    let (one, two) = two_images(&store);
     for (image, tag) in [(&one, "localhost/rt/one:v1"), (&two, "localhost/rt/two:v2")] {
         let docker = dir.path().join("docker.tar");
         save_to(&store, &[(tag, image)], ArchiveFormat::DockerArchive, &docker);
-        let inspect: Value = serde_json::from_str(&skopeo(
-            &["inspect", &format!("docker-archive:{}", docker.display())],
-            dir.path(),
-        ))
-        .unwrap();
+        let inspect: Value =
+            skopeo_json(&["inspect", &format!("docker-archive:{}", docker.display())], dir.path());
         let diff_ids: Vec<String> = image.layers.iter().map(|l| l.diff_id.to_string()).collect();
         assert_eq!(inspect["Layers"], json!(diff_ids), "{inspect}");
-        let config: Value = serde_json::from_str(&skopeo(
+        let config: Value = skopeo_json(
             &["inspect", "--config", &format!("docker-archive:{}", docker.display())],
             dir.path(),
-        ))
-        .unwrap();
+        );
         assert_eq!(config, serde_json::from_slice::<Value>(&store.read_blob(&image.id).unwrap()).unwrap());
 
         let oci = dir.path().join("oci.tar");
         save_to(&store, &[(tag, image)], ArchiveFormat::OciArchive, &oci);
-        let inspect: Value = serde_json::from_str(&skopeo(
-            &["inspect", &format!("oci-archive:{}", oci.display())],
-            dir.path(),
-        ))
-        .unwrap();
+        let inspect: Value = skopeo_json(&["inspect", &format!("oci-archive:{}", oci.display())], dir.path());
         let blobs: Vec<String> = image.layers.iter().map(|l| l.blob.to_string()).collect();
         assert_eq!(inspect["Layers"], json!(blobs), "{inspect}");
         assert_eq!(inspect["Digest"], json!(image.manifest.to_string()), "{inspect}");
