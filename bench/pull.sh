@@ -72,16 +72,27 @@ echo "building the image..."
 cd "$T"
 umoci init --layout layout >/dev/null
 umoci new --image layout:big >/dev/null
-umoci unpack --image layout:big bundle >/dev/null
-mkdir -p bundle/rootfs/bin
-cp /bin/busybox bundle/rootfs/bin/busybox
-ln -s busybox bundle/rootfs/bin/sh
-umoci repack --image layout:big bundle >/dev/null
-for i in 1 2 3 4; do
-    mkdir -p "bundle/rootfs/data/$i"
-    head -c 16M /dev/urandom >"bundle/rootfs/data/$i/random"
-    head -c 12M /dev/urandom | base64 >"bundle/rootfs/data/$i/text"
+# A layer per unpack/change/repack round: repack stores what changed since the unpack.
+# (umoci 0.4.7's `insert` writes truncated tars, which rocker and GNU tar rightly refuse.)
+layer() {
+    rm -rf bundle
+    umoci unpack --image layout:big bundle >/dev/null
+    "$@"
     umoci repack --image layout:big bundle >/dev/null
+}
+busybox_layer() {
+    mkdir -p bundle/rootfs/bin
+    cp /bin/busybox bundle/rootfs/bin/busybox
+    ln -s busybox bundle/rootfs/bin/sh
+}
+data_layer() {
+    mkdir -p "bundle/rootfs/data/$1"
+    head -c 16M /dev/urandom >"bundle/rootfs/data/$1/random"
+    head -c 12M /dev/urandom | base64 >"bundle/rootfs/data/$1/text"
+}
+layer busybox_layer
+for i in 1 2 3 4; do
+    layer data_layer "$i"
 done
 umoci config --image layout:big --config.cmd /bin/sh >/dev/null
 
