@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use oci_spec::image::{Descriptor, Digest, ImageConfiguration, ImageIndex, ImageManifest};
+use oci_spec::image::{Descriptor, Digest, DigestAlgorithm, ImageConfiguration, ImageIndex, ImageManifest};
 
 use crate::digest;
 use crate::ingest::{layer_records, stage_layer, LayerError};
@@ -110,6 +110,14 @@ pub fn pull(store: &Store, reference: &Reference, options: &PullOptions) -> Resu
         top
     };
     let image: ImageManifest = parse(&manifest.bytes, "the image manifest")?;
+    // The store is addressed by sha256, and only sha256 is verified.
+    for d in std::iter::once(image.config()).chain(image.layers()).map(Descriptor::digest) {
+        if *d.algorithm() != DigestAlgorithm::Sha256 {
+            return Err(PullError::Unsupported(format!(
+                "{reference}: blob {d} is not named by a sha256 digest, the only kind rocker verifies"
+            )));
+        }
+    }
     let config = fetch_config(store, &client, image.config())?;
     let layers = layer_records(&image, &config).map_err(PullError::Unsupported)?;
     fetch_layers(store, &client, &layers, options.progress)?;
@@ -260,7 +268,7 @@ struct Bar<'a> {
 }
 
 fn short(d: &Digest) -> &str {
-    &d.digest()[..12]
+    crate::store::short_hex(d)
 }
 
 impl Bars {

@@ -411,5 +411,11 @@ impl Store {
 
 /// Docker's 12-hex-digit image id.
 pub fn short_id(id: &Digest) -> String {
-    id.digest()[..12].to_string()
+    short_hex(id).to_string()
+}
+
+/// The first 12 characters of a digest's value (all of a shorter one: an unverified digest of
+/// another algorithm may be short).
+pub fn short_hex(d: &Digest) -> &str {
+    d.digest().get(..12).unwrap_or(d.digest())
 }
