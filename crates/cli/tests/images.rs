@@ -143,6 +143,14 @@ fn a_multi_layer_image_runs_on_the_merged_view_of_its_layers() {
     let r = store.run(&[&reference, "cat", "/data/keep", "/data/change"]);
     assert_eq!((r.code, r.stdout.as_str()), (0, "v1\nnew\n"), "{}", r.stderr);
 
+    // Layers and containers' upper directories hold setuid files and device nodes: no host
+    // user but root may reach them.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(store.root()), 0o711);
+    assert_eq!(mode(store.root().join("image")), 0o700);
+    assert_eq!(mode(store.root().join("containers")), 0o700);
+
     let listed = store.ok(&["images"]);
     assert!(
         listed.contains(&reference.rsplit_once(':').unwrap().0.to_string()) && listed.contains("v1"),

@@ -10,12 +10,12 @@
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use rocker_image::overlay::mount_overlay;
+use rocker_image::store::flock;
 use rocker_image::{ImageRecord, Store};
 
 use crate::engine::Engine;
@@ -30,15 +30,6 @@ pub struct ContainerRoot {
 
 fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> EngineError + 'a {
     move |source| EngineError::Io { what, path: path.to_path_buf(), source }
-}
-
-fn flock(file: &File, op: libc::c_int) -> io::Result<()> {
-    // SAFETY: flock on a descriptor we own; no memory is passed.
-    if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 /// Moves this process into a mount namespace of its own, in which nothing propagates back to
@@ -59,7 +50,7 @@ impl ContainerRoot {
         id: &str,
     ) -> Result<ContainerRoot, EngineError> {
         let _store_lock = store.lock(false).map_err(rocker_image::Error::from)?;
-        let dir = engine.containers_dir().join(id);
+        let dir = engine.containers_dir()?.join(id);
         fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
         let lock_path = dir.join("lock");
         let lock = File::create(&lock_path).map_err(io_err("creating", &lock_path))?;
@@ -124,7 +115,7 @@ impl Drop for ContainerRoot {
 /// under the store's exclusive lock, which `create` holds shared until its lock is taken.
 pub fn in_use(engine: &Engine) -> HashSet<String> {
     let mut used = HashSet::new();
-    let Ok(entries) = fs::read_dir(engine.containers_dir()) else { return used };
+    let Ok(entries) = fs::read_dir(engine.root.join("containers")) else { return used };
     for entry in entries.flatten() {
         let path = entry.path();
         let alive = match File::open(path.join("lock")) {

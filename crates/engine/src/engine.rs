@@ -1,6 +1,8 @@
 //! Where rocker keeps its images and containers, and how it reaches registries.
 
-use std::path::PathBuf;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use rocker_image::credentials::Credentials;
@@ -19,11 +21,23 @@ pub struct Engine {
 
 impl Engine {
     pub fn store(&self) -> Result<Store, EngineError> {
+        self.restricted(&self.root, 0o711)?;
         Ok(Store::open(&self.root.join("image")).map_err(rocker_image::Error::from)?)
     }
 
-    pub fn containers_dir(&self) -> PathBuf {
-        self.root.join("containers")
+    /// `containers/`, made (or tightened to) 0700: containers' upper directories hold what
+    /// they wrote as root, setuid files and device nodes included, out of host users' reach.
+    pub fn containers_dir(&self) -> Result<PathBuf, EngineError> {
+        let dir = self.root.join("containers");
+        self.restricted(&self.root, 0o711)?;
+        self.restricted(&dir, 0o700)?;
+        Ok(dir)
+    }
+
+    fn restricted(&self, dir: &Path, mode: u32) -> Result<(), EngineError> {
+        let io = |what| move |source| EngineError::Io { what, path: dir.to_path_buf(), source };
+        fs::create_dir_all(dir).map_err(io("creating"))?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode)).map_err(io("restricting"))
     }
 
     pub fn credentials(&self) -> Credentials {

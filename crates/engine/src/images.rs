@@ -126,16 +126,6 @@ pub fn list(engine: &Engine) -> Result<Vec<Listed>, EngineError> {
 
 pub fn remove(engine: &Engine, name: &str, force: bool) -> Result<Vec<String>, EngineError> {
     let store = engine.store()?;
-    if !force {
-        let index = store.index().map_err(rocker_image::Error::from)?;
-        let image = find(&index, name)?;
-        if container_root::in_use(engine).contains(&image.id.to_string()) {
-            return Err(EngineError::InvalidArgument(format!(
-                "conflict: unable to remove {name} (use -f to untag it): a running container uses image {}",
-                short_id(&image.id)
-            )));
-        }
-    }
     Ok(store.remove(name, force, || container_root::in_use(engine)).map_err(rocker_image::Error::from)?)
 }
 
@@ -150,6 +140,8 @@ pub fn tag(engine: &Engine, source: &str, target: &str) -> Result<(), EngineErro
     if target.digest.is_some() {
         return Err(EngineError::InvalidArgument(format!("{target}: a tag cannot name a digest")));
     }
+    // Shared: an rmi cannot delete the image between lookup and tagging.
+    let _lock = store.lock(false).map_err(rocker_image::Error::from)?;
     let image = find(&store.index().map_err(rocker_image::Error::from)?, source)?.clone();
     Ok(store.add_image(image, &[target]).map_err(rocker_image::Error::from)?)
 }
@@ -281,18 +273,21 @@ pub fn save(
         return Ok(archive::save(&store, &images, format, out).map_err(rocker_image::Error::from)?);
     };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.rocker-{}", std::process::id()));
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let tmp = path.with_file_name(format!(".{name}.rocker-{}-{nanos:x}", std::process::id()));
     let io_err = |what, p: &Path| {
         let p = p.to_path_buf();
         move |source| EngineError::Io { what, path: p, source }
     };
-    let written = File::create(&tmp).map_err(io_err("creating", &tmp)).and_then(|file| {
-        let mut out = io::BufWriter::with_capacity(1 << 20, file);
-        archive::save(&store, &images, format, &mut out).map_err(rocker_image::Error::from)?;
-        let file = out.into_inner().map_err(|e| io_err("writing", &tmp)(e.into_error()))?;
-        file.sync_all().map_err(io_err("writing", &tmp))?;
-        fs::rename(&tmp, path).map_err(io_err("renaming to", path))
-    });
+    // create_new: never through a symlink or over a file someone planted at that name.
+    let file = File::create_new(&tmp).map_err(io_err("creating", &tmp))?;
+    let mut out = io::BufWriter::with_capacity(1 << 20, file);
+    let written = archive::save(&store, &images, format, &mut out)
+        .map_err(|e| EngineError::from(rocker_image::Error::from(e)))
+        .and_then(|()| out.into_inner().map_err(|e| io_err("writing", &tmp)(e.into_error())))
+        .and_then(|file| file.sync_all().map_err(io_err("writing", &tmp)))
+        .and_then(|()| fs::rename(&tmp, path).map_err(io_err("renaming to", path)));
     if written.is_err() {
         let _ = fs::remove_file(&tmp);
     }

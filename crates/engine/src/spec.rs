@@ -192,14 +192,14 @@ fn environment(req: &RunRequest, image_env: &[String], hostname: &str, home: &st
     if req.tty {
         env.push("TERM=xterm".to_string());
     }
-    for e in image_env.iter().chain(&req.env) {
-        let entry = match e.split_once('=') {
-            Some(_) => e.clone(),
-            None => match std::env::var(e) {
-                Ok(v) => format!("{e}={v}"),
-                Err(_) => continue,
-            },
-        };
+    // Only the user's `-e NAME` may copy a value from rocker's own environment: an image's
+    // bare NAME must not pull the caller's secrets into the container, so it is dropped.
+    let image = image_env.iter().filter(|e| e.contains('=')).cloned();
+    let user = req.env.iter().filter_map(|e| match e.split_once('=') {
+        Some(_) => Some(e.clone()),
+        None => std::env::var(e).ok().map(|v| format!("{e}={v}")),
+    });
+    for entry in image.chain(user) {
         let key = entry.split('=').next().unwrap_or_default().to_string();
         env.retain(|old| old.split('=').next() != Some(key.as_str()));
         env.push(entry);
@@ -402,6 +402,17 @@ mod tests {
         assert!(env.contains(&"TERM=xterm".to_string()));
         assert!(env.contains(&"HOSTNAME=h".to_string()));
         assert!(env.contains(&"A=1".to_string()));
+    }
+
+    #[test]
+    fn an_images_bare_name_takes_nothing_from_rockers_environment() {
+        // A name of this test's own, set in rocker's (this process's) environment.
+        std::env::set_var("ROCKER_SPEC_TEST_SECRET", "leaked");
+        let env = environment(&request(&[], false), &["ROCKER_SPEC_TEST_SECRET".into()], "h", "/root");
+        assert!(!env.iter().any(|e| e.contains("leaked")), "{env:?}");
+        // The user's own `-e NAME` still takes it.
+        let env = environment(&request(&["ROCKER_SPEC_TEST_SECRET"], false), &[], "h", "/root");
+        assert!(env.contains(&"ROCKER_SPEC_TEST_SECRET=leaked".to_string()), "{env:?}");
     }
 
     #[test]

@@ -20,9 +20,13 @@ struct Group {
     members: Vec<String>,
 }
 
+/// /etc/passwd and /etc/group are small; a bigger one is not read (names then fail).
+const DATABASE_LIMIT: u64 = 4 << 20;
+
 fn read(rootfs: &Path, file: &str) -> String {
-    // A root filesystem without the file has no names: numeric ids still work.
-    rocker_runtime::read_in_root(rootfs, Path::new(file))
+    // A root filesystem without the file (or with a FIFO, device or huge file there) has no
+    // names: numeric ids still work.
+    rocker_runtime::read_in_root(rootfs, Path::new(file), DATABASE_LIMIT)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
 }
@@ -69,11 +73,12 @@ pub fn resolve(spec: Option<&str>, rootfs: &Path) -> Result<(User, Option<String
     };
     let users = passwd(rootfs);
     let entry = match user.parse::<u32>() {
+        // An id /etc/passwd does not name: group 0 and HOME=/ (Docker's and runc's default).
         Ok(uid) => users.into_iter().find(|p| p.uid == uid).or(Some(Passwd {
             name: String::new(),
             uid,
             gid: 0,
-            home: String::new(),
+            home: "/".into(),
         })),
         Err(_) => users.into_iter().find(|p| p.name == user),
     };
@@ -144,7 +149,7 @@ mod tests {
         let (u, _) = resolve(Some("alice:wheel"), &r).unwrap();
         assert_eq!((u.uid(), u.gid(), u.additional_gids().clone()), (1000, 10, None));
         let (u, home) = resolve(Some("4242:7"), &r).unwrap();
-        assert_eq!((u.uid(), u.gid(), home), (4242, 7, None));
+        assert_eq!((u.uid(), u.gid(), home.as_deref()), (4242, 7, Some("/")));
         let (u, home) = resolve(None, &r).unwrap();
         assert_eq!((u.uid(), u.gid(), home.as_deref()), (0, 0, Some("/root")));
         assert!(resolve(Some("mallory"), &r)
@@ -152,6 +157,25 @@ mod tests {
             .to_string()
             .contains("unable to find user mallory"));
         assert!(resolve(Some("alice:nogroup"), &r).is_err());
+        std::fs::remove_dir_all(&r).unwrap();
+    }
+
+    #[test]
+    fn a_fifo_or_device_as_passwd_is_not_read() {
+        let r = rootfs();
+        std::fs::remove_file(r.join("etc/passwd")).unwrap();
+        nix::unistd::mkfifo(&r.join("etc/passwd"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        // Without O_NONBLOCK and the type check this blocks for ever.
+        assert!(resolve(Some("alice"), &r).is_err());
+        std::fs::remove_file(r.join("etc/passwd")).unwrap();
+        nix::sys::stat::mknod(
+            &r.join("etc/passwd"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+            nix::sys::stat::makedev(1, 5),
+        )
+        .unwrap();
+        assert!(resolve(Some("alice"), &r).is_err());
         std::fs::remove_dir_all(&r).unwrap();
     }
 

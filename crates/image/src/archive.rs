@@ -37,6 +37,7 @@ use crate::layer::Compression;
 use crate::platform::Platform;
 use crate::pull::{choose, is_index};
 use crate::reference::Reference;
+use crate::registry::JSON_LIMIT;
 use crate::store::{ImageRecord, Index, LayerRecord, Store, StoreError};
 
 /// The annotation that names a manifest of an OCI layout (a tag, or a full reference).
@@ -330,7 +331,7 @@ impl<W: Write> Writer<W> {
 /// an archive with anything wrong in it leaves the store's images and tags as they were.
 pub fn load(store: &Store, archive: impl Read) -> Result<Vec<Loaded>, ArchiveError> {
     let _lock = store.lock(false)?;
-    store.clean_abandoned()?;
+    store.clean_abandoned();
     let dir = store.temp_dir("load")?;
     let (compression, raw) = sniff(archive).map_err(ArchiveError::Read)?;
     let archive = Extracted::new(compression.decoder(raw).map_err(ArchiveError::Read)?, dir.path())?;
@@ -440,17 +441,19 @@ impl<'a> Extracted<'a> {
     /// The file `name`, read whole (manifest.json, index.json, a config: small).
     fn read(&self, name: &str) -> Result<Vec<u8>, ArchiveError> {
         let mut bytes = Vec::new();
-        self.open(name)?.read_to_end(&mut bytes).map_err(|source| ArchiveError::Io {
+        self.open(name)?.take(JSON_LIMIT + 1).read_to_end(&mut bytes).map_err(|source| ArchiveError::Io {
             name: name.into(),
             what: "reading",
             source,
         })?;
+        too_big(name, bytes.len() as u64)?;
         Ok(bytes)
     }
 
     /// A blob of an OCI layout, read whole and checked against its descriptor (small ones only).
     fn read_blob(&self, desc: &Descriptor, what: &str) -> Result<Vec<u8>, ArchiveError> {
         let name = blob_name(desc.digest());
+        too_big(&name, desc.size())?;
         let mut bytes = Vec::new();
         // One byte more than expected is enough to tell that a blob is too big.
         self.open(&name)?
@@ -496,6 +499,16 @@ fn resolve(dir: &Path, target: &Path) -> Option<PathBuf> {
         }
     }
     Some(parts.iter().collect())
+}
+
+/// Manifests, indexes and configs are read whole: only up to the same limit as from a registry.
+fn too_big(name: &str, size: u64) -> Result<(), ArchiveError> {
+    if size > JSON_LIMIT {
+        return Err(ArchiveError::Unsupported(format!(
+            "{name} is over {JSON_LIMIT} bytes, too big for JSON metadata"
+        )));
+    }
+    Ok(())
 }
 
 fn blob_name(digest: &Digest) -> String {

@@ -41,7 +41,7 @@ pub fn import(
     config: ImportConfig,
 ) -> Result<ImageRecord, ImportError> {
     let _lock = store.lock(false)?;
-    store.clean_abandoned()?;
+    store.clean_abandoned();
     let (compression, raw) = sniff(tar).map_err(ImportError::Read)?;
     let staged = stage_layer(store, compression.decoder(raw).map_err(ImportError::Read)?, Compression::None)?;
     let layer = staged.unpacked()?;

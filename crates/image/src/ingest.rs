@@ -120,9 +120,20 @@ pub(crate) fn layer_records(
         .map(|(desc, diff_id)| {
             let media_type = desc.media_type().to_string();
             Compression::of_media_type(&media_type)?;
+            require_sha256(desc.digest())?;
+            require_sha256(&diff_id)?;
             Ok(LayerRecord { blob: desc.digest().clone(), diff_id, media_type, size: desc.size() })
         })
         .collect()
+}
+
+/// The store is addressed by sha256, and only sha256 is verified: a blob named by another
+/// algorithm is refused before anything looks for it.
+pub(crate) fn require_sha256(d: &Digest) -> Result<(), String> {
+    match d.algorithm() {
+        oci_spec::image::DigestAlgorithm::Sha256 => Ok(()),
+        other => Err(format!("{d} is a {other} digest; rocker stores and verifies sha256 digests only")),
+    }
 }
 
 /// An image put together here (imported, or loaded from a docker-archive, which has no

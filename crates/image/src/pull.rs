@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use oci_spec::image::{Descriptor, Digest, DigestAlgorithm, ImageConfiguration, ImageIndex, ImageManifest};
+use oci_spec::image::{Descriptor, Digest, ImageConfiguration, ImageIndex, ImageManifest};
 
 use crate::digest;
-use crate::ingest::{layer_records, stage_layer, LayerError};
+use crate::ingest::{layer_records, require_sha256, stage_layer, LayerError};
 use crate::layer::Compression;
 use crate::platform::Platform;
 use crate::reference::Reference;
@@ -89,7 +89,7 @@ pub fn pull(store: &Store, reference: &Reference, options: &PullOptions) -> Resu
         None => Platform::host(),
     };
     let _lock = store.lock(false)?;
-    store.clean_abandoned()?;
+    store.clean_abandoned();
     let client = Client::new(reference, &options.registry);
     let top = client.manifest(&reference.manifest_ref(), reference.digest.as_ref())?;
     let top_digest = top.digest.clone();
@@ -110,15 +110,21 @@ pub fn pull(store: &Store, reference: &Reference, options: &PullOptions) -> Resu
         top
     };
     let image: ImageManifest = parse(&manifest.bytes, "the image manifest")?;
-    // The store is addressed by sha256, and only sha256 is verified.
-    for d in std::iter::once(image.config()).chain(image.layers()).map(Descriptor::digest) {
-        if *d.algorithm() != DigestAlgorithm::Sha256 {
-            return Err(PullError::Unsupported(format!(
-                "{reference}: blob {d} is not named by a sha256 digest, the only kind rocker verifies"
-            )));
-        }
-    }
+    require_sha256(image.config().digest()).map_err(PullError::Unsupported)?;
     let config = fetch_config(store, &client, image.config())?;
+    // A single-platform image: an explicit --platform must match it, as Docker checks.
+    let got = Platform {
+        os: config.os().to_string(),
+        architecture: config.architecture().to_string(),
+        variant: config.variant().clone().filter(|v| !v.is_empty()),
+    };
+    if options.platform.is_some() && !wanted.matches(&got) {
+        return Err(PullError::NoPlatform {
+            reference: reference.to_string(),
+            wanted: wanted.to_string(),
+            available: got.to_string(),
+        });
+    }
     let layers = layer_records(&image, &config).map_err(PullError::Unsupported)?;
     fetch_layers(store, &client, &layers, options.progress)?;
     store.put_blob(&manifest.digest, &manifest.bytes)?;
@@ -155,6 +161,13 @@ fn fetch_config(store: &Store, client: &Client, desc: &Descriptor) -> Result<Ima
     let bytes = if store.has_blob(desc.digest()) {
         store.read_blob(desc.digest())?
     } else {
+        if desc.size() > registry::JSON_LIMIT {
+            return Err(PullError::Unsupported(format!(
+                "the image config is said to be {} bytes; configs over {} are refused",
+                desc.size(),
+                registry::JSON_LIMIT
+            )));
+        }
         let mut bytes = Vec::new();
         let what = |w| move |source| PullError::Io { layer: "config".into(), what: w, source };
         client
@@ -232,7 +245,9 @@ fn fetch_layers(
 fn fetch_layer(store: &Store, client: &Client, layer: &LayerRecord, bars: &Bars) -> Result<(), PullError> {
     let name = layer.blob.to_string();
     let bar = bars.start(layer);
-    let body = client.blob(&layer.blob)?;
+    // Never more than the manifest promised (one byte more shows the lie): a registry
+    // cannot fill the disk through an endless body.
+    let body = client.blob(&layer.blob)?.take(layer.size.saturating_add(1));
     let compression = Compression::of_media_type(&layer.media_type).map_err(PullError::Unsupported)?;
     let layer_error = |e| match e {
         LayerError::Store(e) => PullError::Store(e),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use oci_spec::image::Digest;
 use ureq::http::{Response, StatusCode};
-use ureq::Body;
+use ureq::{Body, ResponseExt};
 
 use crate::digest;
 use crate::reference::Reference;
@@ -24,8 +24,9 @@ application/vnd.oci.image.manifest.v1+json, \
 application/vnd.docker.distribution.manifest.list.v2+json, \
 application/vnd.docker.distribution.manifest.v2+json";
 
-/// Manifests are small; refuse anything that is not (a registry cannot make rocker eat memory).
-const MANIFEST_LIMIT: u64 = 4 << 20;
+/// Manifests, configs and token answers are small; refuse anything that is not (a registry
+/// or an archive cannot make rocker eat memory).
+pub const JSON_LIMIT: u64 = 4 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -62,8 +63,11 @@ pub struct Client {
     agent: ureq::Agent,
     base: String,
     registry: String,
+    /// `host[:port]` requests go to: the only origin whose challenges are answered.
+    endpoint: String,
     repository: String,
     credentials: Option<(String, String)>,
+    insecure: Vec<String>,
     /// The `Authorization` header value once a challenge has been answered; shared by the
     /// threads that fetch layers.
     authorization: Mutex<Option<String>>,
@@ -85,6 +89,15 @@ pub fn uses_plain_http(registry: &str, insecure: &[String]) -> bool {
         }
     });
     matches!(host, "localhost" | "127.0.0.1" | "[::1]") || insecure.iter().any(|i| i == registry || i == host)
+}
+
+/// A token realm may be another host (Docker Hub's auth.docker.io), and it gets the
+/// credentials: so only over HTTPS, or plain HTTP to a host the registry rules allow it for.
+fn realm_allowed(realm: &str, insecure: &[String]) -> bool {
+    match realm.strip_prefix("http://") {
+        Some(rest) => uses_plain_http(rest.split(['/', '?']).next().unwrap_or_default(), insecure),
+        None => realm.starts_with("https://"),
+    }
 }
 
 impl Client {
@@ -111,8 +124,10 @@ impl Client {
             agent,
             base: format!("{scheme}://{endpoint}/v2/{repository}"),
             registry: registry.to_string(),
+            endpoint: endpoint.to_string(),
             repository: repository.to_string(),
             credentials: options.credentials.clone(),
+            insecure: options.insecure_registries.clone(),
             authorization: Mutex::new(None),
         }
     }
@@ -133,6 +148,13 @@ impl Client {
         let resp = send(current.as_deref())?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
+        }
+        // Only the registry itself may ask for credentials, not a host it redirected to.
+        if resp.get_uri().authority().map(|a| a.as_str()) != Some(self.endpoint.as_str()) {
+            return Err(RegistryError::Protocol {
+                url: resp.get_uri().to_string(),
+                what: "a host the registry redirected to asks for authentication; not answered".into(),
+            });
         }
         let challenge = resp
             .headers()
@@ -189,6 +211,12 @@ impl Client {
             url: self.base.clone(),
             what: "a Bearer challenge without a realm".into(),
         })?;
+        if !realm_allowed(realm, &self.insecure) {
+            return Err(RegistryError::Protocol {
+                url: self.base.clone(),
+                what: format!("the token realm {realm:?} is not HTTPS; not sending it anything (--insecure-registry names hosts that may use HTTP)"),
+            });
+        }
         let default_scope = format!("repository:{}:pull", self.repository);
         let scope = param("scope").or((!self.repository.is_empty()).then_some(default_scope.as_str()));
         let mut req = self.agent.get(realm);
@@ -215,7 +243,7 @@ impl Client {
         let body = resp
             .body_mut()
             .with_config()
-            .limit(MANIFEST_LIMIT)
+            .limit(JSON_LIMIT)
             .read_to_vec()
             .map_err(|e| RegistryError::Http { url: realm.into(), source: Box::new(e) })?;
         let token: Token = serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
@@ -253,7 +281,7 @@ impl Client {
         let bytes = resp
             .body_mut()
             .with_config()
-            .limit(MANIFEST_LIMIT)
+            .limit(JSON_LIMIT)
             .read_to_vec()
             .map_err(|e| RegistryError::Http { url: url.clone(), source: Box::new(e) })?;
         let digest = digest::of(&bytes);
@@ -348,6 +376,16 @@ mod tests {
             parse_challenge("realm=x, service=y"),
             vec![("realm".into(), "x".into()), ("service".into(), "y".into())]
         );
+    }
+
+    #[test]
+    fn credentials_go_to_https_realms_or_allowed_plain_ones_only() {
+        assert!(realm_allowed("https://auth.docker.io/token", &[]));
+        assert!(realm_allowed("http://127.0.0.1:5001/token?x=1", &[]));
+        assert!(!realm_allowed("http://127.0.0.2:5001/token", &[]));
+        assert!(!realm_allowed("http://auth.example/token", &[]));
+        assert!(realm_allowed("http://auth.example/token", &["auth.example".into()]));
+        assert!(!realm_allowed("ftp://auth.example/token", &[]));
     }
 
     #[test]

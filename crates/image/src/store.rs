@@ -20,6 +20,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use oci_spec::image::Digest;
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,8 @@ pub enum StoreError {
     NotFound(String),
     #[error("image {id} is tagged as {tags}: name one tag, or use -f to remove them all")]
     MultipleTags { id: String, tags: String },
+    #[error("conflict: unable to remove {name}: a running container uses image {id} (-f untags it; the image stays until no container uses it)")]
+    InUse { name: String, id: String },
 }
 
 fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
@@ -94,22 +97,37 @@ impl Index {
         self.tags.iter().filter(|(_, v)| v.as_str() == id).map(|(k, _)| k.as_str()).collect()
     }
 
-    /// The image a user means: a tag (normalised as Docker does), a full or short id (hex
-    /// with or without `sha256:`), or `name@digest`.
+    /// The image a user means, in Docker's order: a full id (`sha256:hex` or 64 hex digits),
+    /// a tag (normalised as Docker does) or `name@digest`, then a unique id prefix. A name
+    /// that is also an id prefix (`cafe`) is thus the tag first.
     pub fn find(&self, wanted: &str) -> Option<&ImageRecord> {
         let hex = wanted.strip_prefix("sha256:").unwrap_or(wanted);
-        if hex.len() >= 4 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            let mut hits = self.images.values().filter(|i| i.id.digest().starts_with(hex));
-            if let (Some(one), None) = (hits.next(), hits.next()) {
-                return Some(one);
+        let is_hex = !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit());
+        if is_hex && (hex.len() == 64 || wanted.starts_with("sha256:")) {
+            if let Some(image) = self.images.get(&format!("sha256:{hex}")) {
+                return Some(image);
             }
         }
-        let reference = Reference::from_str(wanted).ok()?;
-        if let Some(d) = &reference.digest {
-            let repo_digest = format!("{}@{d}", reference.name());
-            return self.images.values().find(|i| i.repo_digests.contains(&repo_digest));
+        if let Ok(reference) = Reference::from_str(wanted) {
+            let found = match &reference.digest {
+                Some(d) => {
+                    let repo_digest = format!("{}@{d}", reference.name());
+                    self.images.values().find(|i| i.repo_digests.contains(&repo_digest))
+                }
+                None => self.tags.get(&reference.to_string()).and_then(|id| self.images.get(id)),
+            };
+            if found.is_some() {
+                return found;
+            }
         }
-        self.tags.get(&reference.to_string()).and_then(|id| self.images.get(id))
+        if !is_hex {
+            return None;
+        }
+        let mut hits = self.images.values().filter(|i| i.id.digest().starts_with(hex));
+        match (hits.next(), hits.next()) {
+            (Some(one), None) => Some(one),
+            _ => None,
+        }
     }
 }
 
@@ -119,6 +137,20 @@ pub struct Lock {
 }
 
 static TEMP_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Takes a flock, retrying when a signal interrupts the wait; `op` may include LOCK_NB.
+pub fn flock(file: &File, op: libc::c_int) -> io::Result<()> {
+    loop {
+        // SAFETY: flock on a descriptor the caller owns; no memory is passed.
+        if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
 
 /// A path under `tmp/`, removed on drop unless `commit`ted into place.
 pub struct Temp {
@@ -164,6 +196,34 @@ fn remove_any(path: &Path) -> io::Result<()> {
 
 pub struct Store {
     root: PathBuf,
+    /// This process's temp-name prefix and its held lock (see `owner`).
+    owner: OnceLock<(String, File)>,
+}
+
+/// `PID-NONCE` of a `tmp/` entry: `PID-NONCE-N-what`, `PID-NONCE.lock`, `.PID-NONCE.lock-new`.
+fn owner_of(name: &str) -> Option<&str> {
+    let name = name.trim_start_matches('.');
+    let name = name.strip_suffix(".lock-new").or_else(|| name.strip_suffix(".lock")).unwrap_or(name);
+    let second_dash = name.match_indices('-').nth(1).map_or(name.len(), |(i, _)| i);
+    name.get(..second_dash).filter(|o| o.contains('-'))
+}
+
+impl Drop for Store {
+    /// A process that ends normally takes its lock file along (its temp entries went with
+    /// their `Temp`s); one that is killed leaves it for `clean_abandoned`.
+    fn drop(&mut self) {
+        if let Some((owner, _)) = self.owner.get() {
+            let _ = fs::remove_file(self.root.join("tmp").join(format!("{owner}.lock")));
+        }
+    }
+}
+
+fn older_than(path: &Path, secs: u64) -> bool {
+    fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age.as_secs() > secs)
 }
 
 impl Store {
@@ -177,7 +237,7 @@ impl Store {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_err("creating", &path))?;
         }
-        Ok(Store { root: root.to_path_buf() })
+        Ok(Store { root: root.to_path_buf(), owner: OnceLock::new() })
     }
 
     pub fn root(&self) -> &Path {
@@ -193,17 +253,9 @@ impl Store {
     fn flock(&self, name: &str, exclusive: bool) -> Result<Lock, StoreError> {
         let path = self.root.join(name);
         let file = File::options().create(true).append(true).open(&path).map_err(io_err("opening", &path))?;
-        let op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
-        loop {
-            // SAFETY: flock on a descriptor we own; no memory is passed.
-            if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
-                return Ok(Lock { _file: file });
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(StoreError::Io { what: "locking", path, source: e });
-            }
-        }
+        flock(&file, if exclusive { libc::LOCK_EX } else { libc::LOCK_SH })
+            .map_err(io_err("locking", &path))?;
+        Ok(Lock { _file: file })
     }
 
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -243,35 +295,82 @@ impl Store {
         tmp.commit(&self.layer_dir(diff_id))
     }
 
-    fn temp_path(&self, what: &str) -> Temp {
+    /// This process's name in `tmp/`: `PID-NONCE`, with `tmp/PID-NONCE.lock` flocked for as
+    /// long as the process lives. The lock, not the pid, tells others the owner is alive: a pid
+    /// can be reused, or belong to another pid namespace sharing the store. The lock file is
+    /// locked under a temporary name and then renamed, so it never exists unlocked.
+    fn owner(&self) -> Result<&str, StoreError> {
+        if let Some((prefix, _)) = self.owner.get() {
+            return Ok(prefix);
+        }
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let prefix = format!("{}-{:x}", std::process::id(), nanos & 0xffff_ffff_ffff);
+        let tmp = self.root.join("tmp");
+        let new = tmp.join(format!(".{prefix}.lock-new"));
+        let file = File::create_new(&new).map_err(io_err("creating", &new))?;
+        flock(&file, libc::LOCK_EX).map_err(io_err("locking", &new))?;
+        let lock = tmp.join(format!("{prefix}.lock"));
+        fs::rename(&new, &lock).map_err(io_err("renaming to", &lock))?;
+        Ok(&self.owner.get_or_init(|| (prefix, file)).0)
+    }
+
+    fn temp_path(&self, what: &str) -> Result<Temp, StoreError> {
         let n = TEMP_COUNTER.fetch_add(1, Ordering::SeqCst);
-        Temp { path: self.root.join("tmp").join(format!("{}-{n}-{what}", std::process::id())) }
+        Ok(Temp { path: self.root.join("tmp").join(format!("{}-{n}-{what}", self.owner()?)) })
     }
 
     pub fn temp_dir(&self, what: &str) -> Result<Temp, StoreError> {
-        let tmp = self.temp_path(what);
+        let tmp = self.temp_path(what)?;
         fs::create_dir(tmp.path()).map_err(io_err("creating", tmp.path()))?;
         Ok(tmp)
     }
 
     pub fn temp_file(&self, what: &str) -> Result<(Temp, File), StoreError> {
-        let tmp = self.temp_path(what);
+        let tmp = self.temp_path(what)?;
         let file = File::create_new(tmp.path()).map_err(io_err("creating", tmp.path()))?;
         Ok((tmp, file))
     }
 
-    /// Removes work left in `tmp/` by processes that no longer exist (killed mid-pull).
-    pub fn clean_abandoned(&self) -> Result<(), StoreError> {
+    /// Removes work left in `tmp/` by processes that ended without cleaning up (killed
+    /// mid-pull): everything of an owner whose lock nobody holds. Best effort: what cannot be
+    /// removed now is tried again next time, and never fails the caller's command.
+    pub fn clean_abandoned(&self) {
         let dir = self.root.join("tmp");
-        for entry in fs::read_dir(&dir).map_err(io_err("reading", &dir))? {
-            let entry = entry.map_err(io_err("reading", &dir))?;
-            let name = entry.file_name();
-            let pid = name.to_str().and_then(|n| n.split('-').next()).and_then(|p| p.parse::<i32>().ok());
-            // SAFETY: kill with signal 0 only checks whether the process exists.
-            let gone = pid.is_none_or(|pid| unsafe { libc::kill(pid, 0) } != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH));
-            if gone {
-                remove_any(&entry.path()).map_err(io_err("removing", &entry.path()))?;
+        let Ok(entries) = fs::read_dir(&dir) else { return };
+        let names: Vec<String> = entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
+        let mut live = Vec::new();
+        // Locks of gone owners, held until their entries are removed.
+        let mut taken = Vec::new();
+        for owner in names.iter().filter_map(|n| n.strip_suffix(".lock")) {
+            let Ok(lock) = File::open(dir.join(format!("{owner}.lock"))) else { continue };
+            match flock(&lock, libc::LOCK_EX | libc::LOCK_NB) {
+                Err(_) => live.push(owner),
+                Ok(()) => taken.push(lock),
             }
+        }
+        for name in &names {
+            if owner_of(name).is_some_and(|o| live.contains(&o)) {
+                continue;
+            }
+            // A `.PID-NONCE.lock-new` is unlocked only while its creator is between create and
+            // flock: leave young ones alone.
+            if name.starts_with('.') && !older_than(&dir.join(name), 60) {
+                continue;
+            }
+            let _ = remove_any(&dir.join(name));
+        }
+        drop(taken);
+    }
+
+    /// Writes out everything written to the store's filesystem, so that the index (synced
+    /// itself) never names blobs and layers a power cut could leave empty: one syncfs per
+    /// image rather than an fsync per file.
+    fn sync(&self) -> Result<(), StoreError> {
+        let dir = File::open(&self.root).map_err(io_err("opening", &self.root))?;
+        // SAFETY: syncfs on a descriptor we own; no memory is passed.
+        if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+            return Err(io_err("syncing", &self.root)(io::Error::last_os_error()));
         }
         Ok(())
     }
@@ -303,6 +402,7 @@ impl Store {
 
     /// Records an image and points `tags` at it (moving them from any image they named).
     pub fn add_image(&self, image: ImageRecord, tags: &[Reference]) -> Result<(), StoreError> {
+        self.sync()?;
         self.update_index(|index| {
             let id = image.id.to_string();
             match index.images.get_mut(&id) {
@@ -326,8 +426,8 @@ impl Store {
 
     /// Untags `wanted`; deletes the image once no tag names it, unless a container runs on it
     /// (`in_use` gives their image ids; it is asked under the exclusive lock, so no container
-    /// can start on an image meanwhile). Returns what was untagged and deleted, as Docker
-    /// prints them.
+    /// can start on an image meanwhile): then, as Docker, removing its last tag needs `force`.
+    /// Returns what was untagged and deleted, as Docker prints them.
     pub fn remove(
         &self,
         wanted: &str,
@@ -348,6 +448,9 @@ impl Store {
                 }
                 None => tags.clone(),
             };
+            if !force && in_use.contains(&id) && untag.len() == tags.len() {
+                return Err(StoreError::InUse { name: wanted.into(), id: short_id(&image.id) });
+            }
             let mut report: Vec<String> = untag.iter().map(|t| format!("Untagged: {t}")).collect();
             for t in &untag {
                 index.tags.remove(t);
@@ -378,7 +481,7 @@ impl Store {
             }
             Ok(dangling)
         })?;
-        self.clean_abandoned()?;
+        self.clean_abandoned();
         self.collect_garbage()?;
         Ok(removed)
     }
@@ -418,4 +521,68 @@ pub fn short_id(id: &Digest) -> String {
 /// another algorithm may be short).
 pub fn short_hex(d: &Digest) -> &str {
     d.digest().get(..12).unwrap_or(d.digest())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_entries_name_their_owner() {
+        assert_eq!(owner_of("123-abc-0-blob"), Some("123-abc"));
+        assert_eq!(owner_of("123-abc-7-layer-x"), Some("123-abc"));
+        assert_eq!(owner_of("123-abc.lock"), Some("123-abc"));
+        assert_eq!(owner_of(".123-abc.lock-new"), Some("123-abc"));
+        assert_eq!(owner_of("stray"), None);
+    }
+
+    fn record(id_hex: &str) -> ImageRecord {
+        let d = Digest::from_str(&format!("sha256:{id_hex}")).unwrap();
+        ImageRecord {
+            id: d.clone(),
+            manifest: d,
+            manifest_media_type: String::new(),
+            layers: vec![],
+            created: None,
+            repo_digests: vec![],
+        }
+    }
+
+    #[test]
+    fn a_tag_wins_over_an_id_prefix_that_spells_the_same() {
+        let (a, b) = ("a".repeat(64), format!("cafe{}", "0".repeat(60)));
+        let mut index = Index::default();
+        index.images.insert(format!("sha256:{a}"), record(&a));
+        index.images.insert(format!("sha256:{b}"), record(&b));
+        index.tags.insert("docker.io/library/cafe:latest".into(), format!("sha256:{a}"));
+        assert_eq!(index.find("cafe").unwrap().id.digest(), a);
+        assert_eq!(index.find("cafe0").unwrap().id.digest(), b);
+        assert_eq!(index.find(&b).unwrap().id.digest(), b);
+        assert_eq!(index.find(&format!("sha256:{a}")).unwrap().id.digest(), a);
+        assert!(index.find("beef").is_none());
+    }
+
+    #[test]
+    fn another_owners_live_temp_work_is_kept_and_a_dead_ones_removed() {
+        let dir = std::env::temp_dir().join(format!("rocker-store-test-{}", std::process::id()));
+        let store = Store::open(&dir).unwrap();
+        let (mine, _file) = store.temp_file("blob").unwrap();
+        // A dead owner: its lock file exists, nobody holds it (and its pid may even be ours).
+        let tmp = dir.join("tmp");
+        std::fs::write(tmp.join(format!("{}-dead.lock", std::process::id())), "").unwrap();
+        std::fs::write(tmp.join(format!("{}-dead-0-blob", std::process::id())), "x").unwrap();
+        std::fs::write(tmp.join("1-orphan-0-layer"), "x").unwrap();
+        let other = Store::open(&dir).unwrap();
+        other.clean_abandoned();
+        let mut left: Vec<String> =
+            std::fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        let owner = owner_of(mine.path().file_name().unwrap().to_str().unwrap()).unwrap().to_string();
+        assert_eq!(
+            left,
+            [mine.path().file_name().unwrap().to_str().unwrap().to_string(), format!("{owner}.lock")]
+        );
+        drop(mine);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

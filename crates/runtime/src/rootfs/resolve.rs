@@ -85,13 +85,25 @@ pub fn touch(root: BorrowedFd, path: &Path) -> Result<OwnedFd, RootfsError> {
     open(root, path)
 }
 
-/// Reads a file of a root filesystem as the container would see it (an image's /etc/passwd,
-/// say): a symlink in the image cannot make the host's file be read instead.
-pub fn read_in_root(root: &Path, path: &Path) -> std::io::Result<Vec<u8>> {
+/// Reads a small regular file of a root filesystem as the container would see it (an image's
+/// /etc/passwd, say): a symlink in the image cannot make the host's file be read instead, a
+/// FIFO cannot block the caller (O_NONBLOCK, then a regular-file check) nor a device node be
+/// read on the host, and at most `limit` bytes are read.
+pub fn read_in_root(root: &Path, path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
     let root = std::fs::File::open(root)?;
-    let fd = openat2_in_root(root.as_fd(), path, libc::O_RDONLY)?;
+    let file = std::fs::File::from(openat2_in_root(root.as_fd(), path, libc::O_RDONLY | libc::O_NONBLOCK)?);
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
     let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut bytes)?;
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {limit} bytes"),
+        ));
+    }
     Ok(bytes)
 }
 
