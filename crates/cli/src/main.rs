@@ -19,8 +19,16 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // Absolute: the overlay mount names some paths from another working directory.
+    let root = match std::path::absolute(&cli.root) {
+        Ok(root) => root,
+        Err(e) => {
+            eprintln!("rocker: --root {}: {e}", cli.root.display());
+            return ExitCode::from(125);
+        }
+    };
     let engine = Engine {
-        root: cli.root,
+        root,
         auth_file: cli.authfile.unwrap_or_else(credentials::default_path),
         insecure_registries: cli.insecure_registries,
     };

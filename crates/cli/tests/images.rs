@@ -566,3 +566,19 @@ fn basic_auth_uses_the_stored_credentials() {
     // One challenge, answered once: the layers then go with the credentials.
     assert_eq!(proxy.refused() - refused, 1);
 }
+
+/// Overlay options fit in one page: 50 layers, named relative to the store's layers/ (with
+/// absolute paths the page ends at about 41).
+#[test]
+fn an_image_of_fifty_layers_runs() {
+    let registry = Registry::start();
+    let mut image = base();
+    for i in 1..50 {
+        image = image.layer(Layer::new().file(&format!("l{i}"), format!("{i}\n"), 0o644), Compression::None);
+    }
+    let reference =
+        publish(&registry, &image.cmd(&["sh", "-c", "cat /l1 /l49; ls / | grep -c '^l'"]), "tall:1");
+    let store = Store::new();
+    let r = store.run(&[&reference]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "1\n49\n49\n"), "{}", r.stderr);
+}
