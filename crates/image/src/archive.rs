@@ -32,7 +32,9 @@ use oci_spec::image::{
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{self, Hashing};
-use crate::ingest::{diff_ids, layer_records, own_manifest, sniff, stage_layer, LayerError, Unpacked};
+use crate::ingest::{
+    check, diff_ids, layer_records, own_manifest, sniff, stage_layer, LayerError, Mismatch, Unpacked,
+};
 use crate::layer::Compression;
 use crate::platform::Platform;
 use crate::pull::{choose, is_index};
@@ -97,8 +99,8 @@ pub enum ArchiveError {
         #[source]
         source: LayerError,
     },
-    #[error("{what}: expected {expected}, the archive holds {actual}; nothing was loaded")]
-    Mismatch { what: String, expected: String, actual: String },
+    #[error(transparent)]
+    Mismatch(#[from] Mismatch),
     #[error("{0}")]
     Unsupported(String),
     #[error("layer {diff_id} in the store is damaged (its content has digest {actual}): pull or load the image again")]
@@ -460,7 +462,7 @@ impl<'a> Extracted<'a> {
             .take(desc.size().saturating_add(1))
             .read_to_end(&mut bytes)
             .map_err(|source| ArchiveError::Io { name, what: "reading", source })?;
-        verify(what, desc.digest(), desc.size(), &digest::of(&bytes), bytes.len() as u64)?;
+        check(what, desc.digest(), Some(desc.size()), &digest::of(&bytes), bytes.len() as u64)?;
         Ok(bytes)
     }
 }
@@ -515,39 +517,9 @@ fn blob_name(digest: &Digest) -> String {
     format!("blobs/{}/{}", digest.algorithm(), digest.digest())
 }
 
-fn verify(
-    what: &str,
-    digest: &Digest,
-    size: u64,
-    actual: &Digest,
-    actual_size: u64,
-) -> Result<(), ArchiveError> {
-    if actual_size != size {
-        return Err(ArchiveError::Mismatch {
-            what: format!("{what} size"),
-            expected: size.to_string(),
-            actual: actual_size.to_string(),
-        });
-    }
-    if actual != digest {
-        return Err(ArchiveError::Mismatch {
-            what: format!("{what} digest"),
-            expected: digest.to_string(),
-            actual: actual.to_string(),
-        });
-    }
-    Ok(())
-}
-
-fn same_diff_id(what: &str, config: &Digest, actual: &Digest) -> Result<(), ArchiveError> {
-    if actual != config {
-        return Err(ArchiveError::Mismatch {
-            what: format!("{what}: the uncompressed digest the config gives"),
-            expected: config.to_string(),
-            actual: actual.to_string(),
-        });
-    }
-    Ok(())
+/// A layer's diff_id against the one its config gives.
+fn same_diff_id(what: &str, config: &Digest, actual: &Digest) -> Result<(), Mismatch> {
+    check(&format!("{what}: the uncompressed"), config, None, actual, 0)
 }
 
 fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, ArchiveError> {
@@ -748,7 +720,7 @@ fn load_oci_layer(
     let what = format!("layer {}", layer.blob);
     if let Some(staged) = loading.layers.get(&layer.blob) {
         // Another image of the archive had it: the same blob must give the same diff_id.
-        return same_diff_id(&what, &layer.diff_id, &staged.diff_id);
+        return Ok(same_diff_id(&what, &layer.diff_id, &staged.diff_id)?);
     }
     if store.has_layer(&layer.diff_id) && store.has_blob(&layer.blob) {
         return Ok(());
@@ -757,6 +729,6 @@ fn load_oci_layer(
     let compression = Compression::of_media_type(&layer.media_type).map_err(ArchiveError::Unsupported)?;
     let layer_error = |source| ArchiveError::Layer { layer: layer.blob.to_string(), source };
     let staged = stage_layer(store, BufReader::new(file), compression).map_err(layer_error)?;
-    verify(&what, &layer.blob, layer.size, &staged.digest, staged.size)?;
+    check(&what, &layer.blob, Some(layer.size), &staged.digest, staged.size)?;
     loading.keep(&what, staged.unpacked().map_err(layer_error)?, &layer.diff_id)
 }

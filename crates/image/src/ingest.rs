@@ -28,6 +28,36 @@ pub enum LayerError {
     },
 }
 
+/// What was read is not what the image says it is.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: expected {expected}, got {actual}; nothing was stored")]
+pub struct Mismatch {
+    pub what: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+/// Checks what was read against what the image says: a blob's size (when given) and digest,
+/// or a layer's diff_id.
+pub(crate) fn check(
+    what: &str,
+    expected: &Digest,
+    expected_size: Option<u64>,
+    actual: &Digest,
+    actual_size: u64,
+) -> Result<(), Mismatch> {
+    let mismatch = |kind: &str, expected: String, actual: String| Mismatch {
+        what: format!("{what} {kind}"),
+        expected,
+        actual,
+    };
+    match expected_size {
+        Some(size) if size != actual_size => Err(mismatch("size", size.to_string(), actual_size.to_string())),
+        _ if actual != expected => Err(mismatch("digest", expected.to_string(), actual.to_string())),
+        _ => Ok(()),
+    }
+}
+
 /// A layer read into the store's temp space: its blob kept exactly as it came and hashed. How
 /// unpacking went is held back until the caller has checked the blob's digest (see
 /// `unpacked`), so that a corrupt blob is reported as what it is, not as the broken tar or

@@ -11,7 +11,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use oci_spec::image::{Descriptor, Digest, ImageConfiguration, ImageIndex, ImageManifest};
 
 use crate::digest;
-use crate::ingest::{layer_records, require_sha256, stage_layer, LayerError};
+use crate::ingest::{check, layer_records, require_sha256, stage_layer, LayerError, Mismatch};
 use crate::layer::Compression;
 use crate::platform::Platform;
 use crate::reference::Reference;
@@ -51,8 +51,8 @@ pub enum PullError {
     NoPlatform { reference: String, wanted: String, available: String },
     #[error("{0}")]
     Unsupported(String),
-    #[error("{what}: expected {expected}, got {actual}; nothing was stored")]
-    Mismatch { what: String, expected: String, actual: String },
+    #[error(transparent)]
+    Mismatch(#[from] Mismatch),
 }
 
 /// How a pull reports its progress (on stderr).
@@ -175,30 +175,11 @@ fn fetch_config(store: &Store, client: &Client, desc: &Descriptor) -> Result<Ima
             .take(desc.size().saturating_add(1))
             .read_to_end(&mut bytes)
             .map_err(what("reading"))?;
-        verify("the image config", desc, &digest::of(&bytes), bytes.len() as u64)?;
+        check("the image config", desc.digest(), Some(desc.size()), &digest::of(&bytes), bytes.len() as u64)?;
         store.put_blob(desc.digest(), &bytes)?;
         bytes
     };
     parse(&bytes, "the image config")
-}
-
-fn verify(what: &str, desc: &Descriptor, actual: &Digest, size: u64) -> Result<(), PullError> {
-    if size != desc.size() {
-        return Err(PullError::Mismatch {
-            what: format!("{what} size"),
-            expected: desc.size().to_string(),
-            actual: size.to_string(),
-        });
-    }
-    if actual != desc.digest() {
-        return Err(RegistryError::DigestMismatch {
-            what: what.into(),
-            expected: desc.digest().to_string(),
-            actual: actual.to_string(),
-        }
-        .into());
-    }
-    Ok(())
 }
 
 /// Fetches the layers the store lacks, `PARALLEL_LAYERS` at a time; scoped threads, all
@@ -255,16 +236,9 @@ fn fetch_layer(store: &Store, client: &Client, layer: &LayerRecord, bars: &Bars)
         LayerError::Io { what, source } => PullError::Io { layer: name.clone(), what, source },
     };
     let staged = stage_layer(store, bar.wrap_read(body), compression).map_err(layer_error)?;
-    let desc = Descriptor::new(layer.media_type.as_str().into(), layer.size, layer.blob.clone());
-    verify(&format!("layer {name}"), &desc, &staged.digest, staged.size)?;
+    check(&format!("layer {name}"), &layer.blob, Some(layer.size), &staged.digest, staged.size)?;
     let unpacked = staged.unpacked().map_err(layer_error)?;
-    if unpacked.diff_id != layer.diff_id {
-        return Err(PullError::Mismatch {
-            what: format!("layer {name} uncompressed digest"),
-            expected: layer.diff_id.to_string(),
-            actual: unpacked.diff_id.to_string(),
-        });
-    }
+    check(&format!("layer {name} uncompressed"), &layer.diff_id, None, &unpacked.diff_id, 0)?;
     unpacked.commit(store)?;
     bar.finish("Pull complete");
     Ok(())
