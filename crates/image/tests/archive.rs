@@ -165,6 +165,12 @@ fn assert_same_layers(store: &Store, original: &Store, image: &ImageRecord) {
 
 /// No temp work left; only the live store's own `PID-NONCE.lock`, which marks its owner as
 /// alive and goes when the store is dropped.
+/// Ends a docker-archive the test writes by hand with its manifest.json.
+fn finish_with_manifest(mut tar: tar::Builder<File>, manifest: &Value) {
+    raw_entry(&mut tar, "manifest.json", tar::EntryType::Regular, "", &serde_json::to_vec(manifest).unwrap());
+    tar.finish().unwrap();
+}
+
 fn assert_no_temp_left(store: &Store) {
     let left: Vec<_> = fs::read_dir(store.root().join("tmp"))
         .unwrap()
@@ -624,15 +630,7 @@ fn hostile_archives_touch_nothing_outside() {
     let archive = dir.path().join("manifest-names.tar");
     let mut tar = tar::Builder::new(File::create(&archive).unwrap());
     let manifest = json!([{ "Config": "../../../../../etc/passwd", "RepoTags": ["localhost/rt/evil:v1"], "Layers": [] }]);
-    raw_entry(
-        &mut tar,
-        "manifest.json",
-        tar::EntryType::Regular,
-        "",
-        &serde_json::to_vec(&manifest).unwrap(),
-    );
-    tar.finish().unwrap();
-    drop(tar);
+    finish_with_manifest(tar, &manifest);
     let err = load_from(&store, &archive).unwrap_err();
     assert!(matches!(err, ArchiveError::Entry { .. }), "{err}");
     assert_eq!(fs::read(store.root().join("index.json")).unwrap(), index_before);
@@ -729,15 +727,7 @@ fn symlinked_and_compressed_layers_load() {
     let gzipped = compress(&layer, Compression::Gzip);
     raw_entry(&mut tar, "l0/layer.tar", tar::EntryType::Regular, "", &gzipped);
     raw_entry(&mut tar, "c.json", tar::EntryType::Regular, "", &config);
-    raw_entry(
-        &mut tar,
-        "manifest.json",
-        tar::EntryType::Regular,
-        "",
-        &serde_json::to_vec(&manifest).unwrap(),
-    );
-    tar.finish().unwrap();
-    drop(tar);
+    finish_with_manifest(tar, &manifest);
     let archive_gz = dir.path().join("twice.tar.gz");
     fs::write(&archive_gz, compress(&fs::read(&archive).unwrap(), Compression::Gzip)).unwrap();
     let loaded = load_from(&store, &archive_gz).unwrap();
