@@ -151,6 +151,12 @@ fn a_multi_layer_image_runs_on_the_merged_view_of_its_layers() {
     assert_eq!(mode(store.root().join("image")), 0o700);
     assert_eq!(mode(store.root().join("containers")), 0o700);
 
+    // Docker's size: the layers' file contents unpacked (busybox, then 11 and 16 bytes).
+    let inspect: serde_json::Value =
+        serde_json::from_str(&store.ok(&["image", "inspect", &reference])).unwrap();
+    let busybox = std::fs::metadata(BUSYBOX).unwrap().len();
+    assert_eq!(inspect[0]["Size"], busybox + 11 + 16);
+
     let listed = store.ok(&["images"]);
     assert!(
         listed.contains(&reference.rsplit_once(':').unwrap().0.to_string()) && listed.contains("v1"),
@@ -386,6 +392,7 @@ fn tag_rmi_and_prune_remove_only_what_nothing_uses() {
     assert!(store.ok(&["image", "prune", "-f"]).contains("Total reclaimed: 1"));
     assert!(store.layers().is_empty());
     assert!(names(&store.root().join("image/blobs/sha256")).is_empty());
+    assert!(names(&store.root().join("image/sizes")).is_empty());
 }
 
 #[test]

@@ -94,7 +94,8 @@ pub struct Listed {
 }
 
 pub fn list(engine: &Engine) -> Result<Vec<Listed>, EngineError> {
-    let index = engine.store()?.index().map_err(rocker_image::Error::from)?;
+    let store = engine.store()?;
+    let index = store.index().map_err(rocker_image::Error::from)?;
     let mut rows = Vec::new();
     for image in index.images.values() {
         let digest = image
@@ -109,7 +110,7 @@ pub fn list(engine: &Engine) -> Result<Vec<Listed>, EngineError> {
             id: short_id(&image.id),
             digest: digest.clone(),
             created: image.created.clone().unwrap_or_default(),
-            size: image.size(),
+            size: store.image_size(image),
         };
         let tags = index.tags_of(image.id.as_ref());
         if tags.is_empty() {
@@ -152,7 +153,8 @@ fn find<'a>(index: &'a Index, name: &str) -> Result<&'a ImageRecord, EngineError
 
 /// Docker's `image inspect` object: the config, with the store's facts around it.
 pub fn inspect(engine: &Engine, name: &str) -> Result<Value, EngineError> {
-    let index = engine.store()?.index().map_err(rocker_image::Error::from)?;
+    let store = engine.store()?;
+    let index = store.index().map_err(rocker_image::Error::from)?;
     let image = find(&index, name)?;
     let config = serde_json::to_value(config(engine, image)?).expect("a config serializes");
     let field = |k: &str| config.get(k).cloned().unwrap_or(Value::Null);
@@ -168,7 +170,7 @@ pub fn inspect(engine: &Engine, name: &str) -> Result<Value, EngineError> {
         "Config": field("config"),
         "RootFS": field("rootfs"),
         "History": field("history"),
-        "Size": image.size(),
+        "Size": store.image_size(image),
         "Manifest": { "Digest": image.manifest.to_string(), "MediaType": image.manifest_media_type },
     }))
 }

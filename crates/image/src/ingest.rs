@@ -66,13 +66,13 @@ pub(crate) struct Staged {
     blob: Temp,
     pub digest: Digest,
     pub size: u64,
-    unpacked: Result<(Temp, Digest), LayerError>,
+    unpacked: Result<(Temp, Digest, u64), LayerError>,
 }
 
 impl Staged {
     pub fn unpacked(self) -> Result<Unpacked, LayerError> {
-        let (dir, diff_id) = self.unpacked?;
-        Ok(Unpacked { blob: self.blob, dir, digest: self.digest, size: self.size, diff_id })
+        let (dir, diff_id, content) = self.unpacked?;
+        Ok(Unpacked { blob: self.blob, dir, digest: self.digest, size: self.size, diff_id, content })
     }
 }
 
@@ -84,13 +84,15 @@ pub(crate) struct Unpacked {
     pub size: u64,
     /// The digest of the uncompressed tar.
     pub diff_id: Digest,
+    /// Bytes of file contents unpacked: the layer's size as `images` shows it.
+    content: u64,
 }
 
 impl Unpacked {
     /// Moves the layer and its blob into place under the digests computed while staging;
     /// the caller has compared them with what the image claims.
     pub fn commit(self, store: &Store) -> Result<(), StoreError> {
-        store.commit_layer(self.dir, &self.diff_id)?;
+        store.commit_layer(self.dir, &self.diff_id, self.content)?;
         store.commit_blob(self.blob, &self.digest)
     }
 }
@@ -108,15 +110,15 @@ pub(crate) fn stage_layer(
     let mut compressed = Hashing::with_tee(body, BufWriter::with_capacity(1 << 20, blob_file));
     let unpacked = compression.decoder(&mut compressed).map_err(io("decompressing")).and_then(|decoder| {
         let mut tar = Hashing::new(decoder);
-        unpack(&mut tar, dir.path())?;
-        Ok(tar.finish().map_err(io("decompressing"))?.0)
+        let stats = unpack(&mut tar, dir.path())?;
+        Ok((tar.finish().map_err(io("decompressing"))?.0, stats.bytes))
     });
     // Reads to the end even when unpacking stopped early, so that the digest covers the blob.
     let (digest, size, tee) = compressed.finish().map_err(io("reading"))?;
     // Flushed, not synced, like the unpacked files: safe from a killed process (the page
     // cache keeps it), and a disk flush per layer would buy no guarantee the layer has.
     tee.into_inner().map_err(|e| io("writing the blob")(e.into_error()))?;
-    Ok(Staged { blob, digest, size, unpacked: unpacked.map(|diff_id| (dir, diff_id)) })
+    Ok(Staged { blob, digest, size, unpacked: unpacked.map(|(diff_id, content)| (dir, diff_id, content)) })
 }
 
 /// Reads what compression the first bytes show, for tarballs that carry no media type, and

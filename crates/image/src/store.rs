@@ -78,12 +78,6 @@ pub struct ImageRecord {
     pub repo_digests: Vec<String>,
 }
 
-impl ImageRecord {
-    pub fn size(&self) -> u64 {
-        self.layers.iter().map(|l| l.size).sum()
-    }
-}
-
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Index {
     /// Image id -> record.
@@ -233,7 +227,7 @@ impl Store {
         // reach them.
         fs::create_dir_all(root).map_err(io_err("creating", root))?;
         fs::set_permissions(root, fs::Permissions::from_mode(0o700)).map_err(io_err("restricting", root))?;
-        for dir in ["blobs/sha256", "layers", "tmp"] {
+        for dir in ["blobs/sha256", "layers", "sizes", "tmp"] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_err("creating", &path))?;
         }
@@ -291,8 +285,25 @@ impl Store {
         self.layer_dir(diff_id).is_dir()
     }
 
-    pub fn commit_layer(&self, tmp: Temp, diff_id: &Digest) -> Result<(), StoreError> {
+    /// Moves an unpacked layer into place, its content size recorded first in `sizes/` (a
+    /// size without its layer is garbage-collected; a layer never lacks its size).
+    pub fn commit_layer(&self, tmp: Temp, diff_id: &Digest, content: u64) -> Result<(), StoreError> {
+        let (size_tmp, mut file) = self.temp_file("size")?;
+        file.write_all(content.to_string().as_bytes()).map_err(io_err("writing", size_tmp.path()))?;
+        drop(file);
+        size_tmp.commit(&self.root.join("sizes").join(diff_id.digest()))?;
         tmp.commit(&self.layer_dir(diff_id))
+    }
+
+    /// The bytes of file contents in a stored layer (None for a layer stored before sizes were).
+    pub fn layer_size(&self, diff_id: &Digest) -> Option<u64> {
+        fs::read_to_string(self.root.join("sizes").join(diff_id.digest())).ok()?.trim().parse().ok()
+    }
+
+    /// An image's size as `images` shows it, Docker's way: its layers' contents unpacked (the
+    /// compressed size for a layer whose content size is not known).
+    pub fn image_size(&self, image: &ImageRecord) -> u64 {
+        image.layers.iter().map(|l| self.layer_size(&l.diff_id).unwrap_or(l.size)).sum()
     }
 
     /// This process's name in `tmp/`: `PID-NONCE`, with `tmp/PID-NONCE.lock` flocked for as
@@ -499,7 +510,7 @@ impl Store {
                 layers.insert(l.diff_id.digest().to_string());
             }
         }
-        for (dir, keep) in [("blobs/sha256", &blobs), ("layers", &layers)] {
+        for (dir, keep) in [("blobs/sha256", &blobs), ("layers", &layers), ("sizes", &layers)] {
             let dir = self.root.join(dir);
             for entry in fs::read_dir(&dir).map_err(io_err("reading", &dir))? {
                 let entry = entry.map_err(io_err("reading", &dir))?;

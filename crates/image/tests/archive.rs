@@ -83,8 +83,8 @@ fn store_image(store: &Store, layers: &[(Layer, Compression)], docker: bool, tag
         };
         store.put_blob(&record.blob, &blob).unwrap();
         let dir = store.temp_dir("test-layer").unwrap();
-        unpack(&tar[..], dir.path()).unwrap();
-        store.commit_layer(dir, &record.diff_id).unwrap();
+        let stats = unpack(&tar[..], dir.path()).unwrap();
+        store.commit_layer(dir, &record.diff_id, stats.bytes).unwrap();
         records.push(record);
     }
     let config = serde_json::to_vec(&json!({
@@ -628,7 +628,7 @@ fn hostile_archives_touch_nothing_outside() {
     }
     // A name from manifest.json is checked like an entry's.
     let archive = dir.path().join("manifest-names.tar");
-    let mut tar = tar::Builder::new(File::create(&archive).unwrap());
+    let tar = tar::Builder::new(File::create(&archive).unwrap());
     let manifest = json!([{ "Config": "../../../../../etc/passwd", "RepoTags": ["localhost/rt/evil:v1"], "Layers": [] }]);
     finish_with_manifest(tar, &manifest);
     let err = load_from(&store, &archive).unwrap_err();
