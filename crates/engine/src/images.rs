@@ -9,7 +9,7 @@ use oci_spec::image::ImageConfiguration;
 use rocker_image::archive::{self, ArchiveFormat, Loaded};
 use rocker_image::import::{self, ImportConfig};
 use rocker_image::store::{short_id, Index};
-use rocker_image::{registry, ImageRecord, Progress, Reference};
+use rocker_image::{registry, ImageRecord, Progress, Reference, Store};
 use serde_json::{json, Value};
 
 use crate::container_root;
@@ -44,11 +44,20 @@ pub fn pull(
     platform: Option<String>,
     progress: Progress,
 ) -> Result<(ImageRecord, bool), EngineError> {
+    pull_into(engine, &engine.store()?, name, platform, progress)
+}
+
+fn pull_into(
+    engine: &Engine,
+    store: &Store,
+    name: &str,
+    platform: Option<String>,
+    progress: Progress,
+) -> Result<(ImageRecord, bool), EngineError> {
     let reference = parse_reference(name)?;
-    let store = engine.store()?;
     let before = store.index().map_err(rocker_image::Error::from)?.find(name).map(|i| i.id.clone());
     let options = engine.pull_options(&reference, platform, progress)?;
-    let image = rocker_image::pull(&store, &reference, &options).map_err(rocker_image::Error::from)?;
+    let image = rocker_image::pull(store, &reference, &options).map_err(rocker_image::Error::from)?;
     let newer = before.as_ref() != Some(&image.id);
     Ok((image, newer))
 }
@@ -56,11 +65,12 @@ pub fn pull(
 /// The image `run` uses, pulled first if the policy says so.
 pub fn for_run(
     engine: &Engine,
+    store: &Store,
     name: &str,
     policy: PullPolicy,
     progress: Progress,
 ) -> Result<ImageRecord, EngineError> {
-    let found = engine.store()?.index().map_err(rocker_image::Error::from)?.find(name).cloned();
+    let found = store.index().map_err(rocker_image::Error::from)?.find(name).cloned();
     match (policy, found) {
         (PullPolicy::Never, None) => Err(EngineError::NotFound(format!(
             "no such image: {name} is not in the local store, and --pull never forbids pulling it"
@@ -70,14 +80,14 @@ pub fn for_run(
             if policy == PullPolicy::Missing && progress != Progress::Quiet {
                 eprintln!("Unable to find image '{name}' locally");
             }
-            Ok(pull(engine, name, None, progress)?.0)
+            Ok(pull_into(engine, store, name, None, progress)?.0)
         }
     }
 }
 
 /// The image's config (Entrypoint, Cmd, Env, ...), as stored.
-pub fn config(engine: &Engine, image: &ImageRecord) -> Result<ImageConfiguration, EngineError> {
-    let bytes = engine.store()?.read_blob(&image.id).map_err(rocker_image::Error::from)?;
+pub fn config(store: &Store, image: &ImageRecord) -> Result<ImageConfiguration, EngineError> {
+    let bytes = store.read_blob(&image.id).map_err(rocker_image::Error::from)?;
     serde_json::from_slice(&bytes).map_err(|e| {
         EngineError::InvalidArgument(format!("the stored config of image {} is not valid: {e}", image.id))
     })
@@ -156,7 +166,7 @@ pub fn inspect(engine: &Engine, name: &str) -> Result<Value, EngineError> {
     let store = engine.store()?;
     let index = store.index().map_err(rocker_image::Error::from)?;
     let image = find(&index, name)?;
-    let config = serde_json::to_value(config(engine, image)?).expect("a config serializes");
+    let config = serde_json::to_value(config(&store, image)?).expect("a config serializes");
     let field = |k: &str| config.get(k).cloned().unwrap_or(Value::Null);
     Ok(json!({
         "Id": image.id.to_string(),

@@ -89,9 +89,10 @@ pub fn run(engine: &Engine, req: &RunRequest) -> Result<Outcome, EngineError> {
     let (root, rootfs, config) = match &req.source {
         Source::Rootfs(dir) => (None, dir.clone(), None),
         Source::Image { name, pull } => {
-            let image = images::for_run(engine, name, *pull, Progress::for_stderr(false))?;
-            let config = images::config(engine, &image)?;
-            let root = ContainerRoot::create(engine, &engine.store()?, &image, &id)?;
+            let store = engine.store()?;
+            let image = images::for_run(engine, &store, name, *pull, Progress::for_stderr(false))?;
+            let config = images::config(&store, &image)?;
+            let root = ContainerRoot::create(engine, &store, &image, &id)?;
             let rootfs = root.rootfs().to_path_buf();
             (Some(root), rootfs, config.config().clone())
         }
