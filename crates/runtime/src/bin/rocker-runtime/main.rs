@@ -200,17 +200,12 @@ fn update_resources(u: &args::UpdateArgs) -> Result<LinuxResources, String> {
             serde_json::from_str(&text).map_err(|e| format!("--resources: {e}"))?
         }
     };
+    // A flag given replaces the JSON's value; one not given keeps it.
     if u.memory.is_some() || u.memory_swap.is_some() || u.memory_reservation.is_some() {
         let mut m = r.memory().unwrap_or_default();
-        if u.memory.is_some() {
-            m.set_limit(u.memory);
-        }
-        if u.memory_swap.is_some() {
-            m.set_swap(u.memory_swap);
-        }
-        if u.memory_reservation.is_some() {
-            m.set_reservation(u.memory_reservation);
-        }
+        m.set_limit(u.memory.or(m.limit()));
+        m.set_swap(u.memory_swap.or(m.swap()));
+        m.set_reservation(u.memory_reservation.or(m.reservation()));
         r.set_memory(Some(m));
     }
     let cpu_flags = u.cpu_quota.is_some()
@@ -222,27 +217,13 @@ fn update_resources(u: &args::UpdateArgs) -> Result<LinuxResources, String> {
         || u.cpuset_mems.is_some();
     if cpu_flags {
         let mut c = r.cpu().clone().unwrap_or_default();
-        if u.cpu_quota.is_some() {
-            c.set_quota(u.cpu_quota);
-        }
-        if u.cpu_period.is_some() {
-            c.set_period(u.cpu_period);
-        }
-        if u.cpu_shares.is_some() {
-            c.set_shares(u.cpu_shares);
-        }
-        if u.cpu_rt_runtime.is_some() {
-            c.set_realtime_runtime(u.cpu_rt_runtime);
-        }
-        if u.cpu_rt_period.is_some() {
-            c.set_realtime_period(u.cpu_rt_period);
-        }
-        if u.cpuset_cpus.is_some() {
-            c.set_cpus(u.cpuset_cpus.clone());
-        }
-        if u.cpuset_mems.is_some() {
-            c.set_mems(u.cpuset_mems.clone());
-        }
+        c.set_quota(u.cpu_quota.or(c.quota()));
+        c.set_period(u.cpu_period.or(c.period()));
+        c.set_shares(u.cpu_shares.or(c.shares()));
+        c.set_realtime_runtime(u.cpu_rt_runtime.or(c.realtime_runtime()));
+        c.set_realtime_period(u.cpu_rt_period.or(c.realtime_period()));
+        c.set_cpus(u.cpuset_cpus.clone().or_else(|| c.cpus().clone()));
+        c.set_mems(u.cpuset_mems.clone().or_else(|| c.mems().clone()));
         r.set_cpu(Some(c));
     }
     if let Some(limit) = u.pids_limit {
