@@ -110,7 +110,7 @@ pub fn run(engine: &Engine, req: &RunRequest) -> Result<Outcome, EngineError> {
             args: command_line(req, config.entrypoint().as_deref(), config.cmd().as_deref())?,
             image_env: config.env().as_deref().unwrap_or_default(),
             image_workdir: config.working_dir().as_deref(),
-            home: home.as_deref().unwrap_or("/root"),
+            home: &home,
             user,
         },
     )?;

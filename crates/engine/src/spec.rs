@@ -124,7 +124,7 @@ pub struct Context<'a> {
     pub image_env: &'a [String],
     pub image_workdir: Option<&'a str>,
     pub user: User,
-    /// HOME: the user's home in the container's /etc/passwd, else /root.
+    /// HOME: the user's home in the container's /etc/passwd, else `/`.
     pub home: &'a str,
 }
 

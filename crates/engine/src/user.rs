@@ -64,8 +64,8 @@ fn groups(rootfs: &Path) -> Vec<Group> {
 }
 
 /// The process user for `spec` (`None`: root) in the root filesystem at `rootfs`, and its
-/// home directory when /etc/passwd names one (Docker's HOME).
-pub fn resolve(spec: Option<&str>, rootfs: &Path) -> Result<(User, Option<String>), EngineError> {
+/// home directory (Docker's HOME): /etc/passwd's, or `/` where it names none.
+pub fn resolve(spec: Option<&str>, rootfs: &Path) -> Result<(User, String), EngineError> {
     let spec = spec.filter(|s| !s.is_empty()).unwrap_or("0");
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
@@ -78,7 +78,7 @@ pub fn resolve(spec: Option<&str>, rootfs: &Path) -> Result<(User, Option<String
             name: String::new(),
             uid,
             gid: 0,
-            home: "/".into(),
+            home: String::new(),
         })),
         Err(_) => users.into_iter().find(|p| p.name == user),
     };
@@ -113,7 +113,7 @@ pub fn resolve(spec: Option<&str>, rootfs: &Path) -> Result<(User, Option<String
         builder = builder.additional_gids(additional);
     }
     let user = builder.build().map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
-    Ok((user, Some(home).filter(|h| !h.is_empty())))
+    Ok((user, if home.is_empty() { "/".into() } else { home }))
 }
 
 #[cfg(test)]
@@ -145,13 +145,13 @@ mod tests {
         let r = rootfs();
         let (u, home) = resolve(Some("alice"), &r).unwrap();
         assert_eq!((u.uid(), u.gid(), u.additional_gids().clone()), (1000, 1000, Some(vec![10, 29])));
-        assert_eq!(home.as_deref(), Some("/home/alice"));
+        assert_eq!(home, "/home/alice");
         let (u, _) = resolve(Some("alice:wheel"), &r).unwrap();
         assert_eq!((u.uid(), u.gid(), u.additional_gids().clone()), (1000, 10, None));
         let (u, home) = resolve(Some("4242:7"), &r).unwrap();
-        assert_eq!((u.uid(), u.gid(), home.as_deref()), (4242, 7, Some("/")));
+        assert_eq!((u.uid(), u.gid(), home.as_str()), (4242, 7, "/"));
         let (u, home) = resolve(None, &r).unwrap();
-        assert_eq!((u.uid(), u.gid(), home.as_deref()), (0, 0, Some("/root")));
+        assert_eq!((u.uid(), u.gid(), home.as_str()), (0, 0, "/root"));
         assert!(resolve(Some("mallory"), &r)
             .unwrap_err()
             .to_string()
