@@ -151,10 +151,7 @@ pub fn tag(engine: &Engine, source: &str, target: &str) -> Result<(), EngineErro
     if target.digest.is_some() {
         return Err(EngineError::InvalidArgument(format!("{target}: a tag cannot name a digest")));
     }
-    // Shared: an rmi cannot delete the image between lookup and tagging.
-    let _lock = store.lock(false).map_err(rocker_image::Error::from)?;
-    let image = find(&store.index().map_err(rocker_image::Error::from)?, source)?.clone();
-    Ok(store.add_image(image, &[target]).map_err(rocker_image::Error::from)?)
+    Ok(store.tag(source, &target).map_err(rocker_image::Error::from)?)
 }
 
 fn find<'a>(index: &'a Index, name: &str) -> Result<&'a ImageRecord, EngineError> {

@@ -411,7 +411,18 @@ impl Store {
         Ok(out)
     }
 
-    /// Records an image and points `tags` at it (moving them from any image they named).
+    /// Points `tag` at the image `wanted` names. Lookup and change are one index update, so a
+    /// racing rmi either finds the new tag or makes this fail: never a tag of a deleted image.
+    pub fn tag(&self, wanted: &str, tag: &Reference) -> Result<(), StoreError> {
+        self.update_index(|index| {
+            let id = index.find(wanted).ok_or_else(|| StoreError::NotFound(wanted.into()))?.id.to_string();
+            index.tags.insert(tag.to_string(), id);
+            Ok(())
+        })
+    }
+
+    /// Records an image whose blobs and layers the caller has just stored, and points `tags`
+    /// at it (moving them from any image they named).
     pub fn add_image(&self, image: ImageRecord, tags: &[Reference]) -> Result<(), StoreError> {
         self.sync()?;
         self.update_index(|index| {
