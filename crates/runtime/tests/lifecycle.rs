@@ -277,6 +277,11 @@ fn spec_features_and_bad_usage() {
     assert!(r.code != 0 && r.stderr.contains("--systemd-cgroup is not supported"), "{}", r.stderr);
     let r = f.rt(&["create", "--no-such-flag", "x"]);
     assert_ne!(r.code, 0);
+    // Global flags go before the command, as runc takes them.
+    let r = f.rt(&["list", "--root", "/elsewhere"]);
+    assert!(r.code != 0 && r.stderr.contains("'--root'"), "{}", r.stderr);
+    let r = f.rt(&["create", "--help"]);
+    assert!(r.code == 0 && r.stdout.contains("--console-socket"), "{}", r.stdout);
     let r = f.rt(&["kill", "nope", "NOTASIGNAL"]);
     assert_ne!(r.code, 0);
     let r = f.rt(&["state", "../escape"]);

@@ -37,8 +37,7 @@ fn execute(cli: &Cli) -> Result<u8, String> {
                     configure the client for the cgroupfs cgroup manager"
             .into());
     }
-    let rootless = cli.rootless.as_deref() == Some("true");
-    if rootless && !matches!(cli.command, Command::Spec { .. }) {
+    if cli.rootless.as_deref() == Some("true") && !matches!(cli.command, Command::Spec { .. }) {
         return Err("--rootless=true is not supported yet: run as root".into());
     }
     let root = cli.root.as_path();
@@ -74,7 +73,7 @@ fn execute(cli: &Cli) -> Result<u8, String> {
         Command::Ps { format, id, ps_args } => print_ps(root, id, *format, ps_args)?,
         Command::Pause { id } => lifecycle::set_paused(root, id, true).map_err(fail)?,
         Command::Resume { id } => lifecycle::set_paused(root, id, false).map_err(fail)?,
-        Command::Spec { bundle } => defaults::write_spec(bundle, rootless)?,
+        Command::Spec { bundle, rootless } => defaults::write_spec(bundle, *rootless)?,
         Command::Features => println!("{}", defaults::features()),
         Command::Exec(e) => {
             let process = exec_process(root, e)?;
