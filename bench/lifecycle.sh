@@ -49,6 +49,13 @@ declare -A BIN=([rocker]=$ROCKER [runc]=$(command -v runc) [crun]=$(command -v c
 # --- 3. temp dir, and the cleanup that leaves nothing behind ---
 T=$(mktemp -d /tmp/rocker-bench.XXXXXX)
 B=$T/bundle
+# The runtimes' state (--root) on tmpfs, as their defaults under /run are on most hosts: on
+# a disk filesystem each create/delete also pays for journalling its few small files.
+if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ]; then
+    STATE=$(mktemp -d /dev/shm/rocker-bench-state.XXXXXX)
+else
+    STATE=$T/state
+fi
 # Every runtime call (hyperfine's included) runs through this prefix: a private mount and
 # cgroup namespace in which the cgroup filesystems are mounted afresh, so that their root is
 # this script's own cgroup in every hierarchy. crun 1.8 takes a relative cgroupsPath from the
@@ -74,9 +81,9 @@ cleanup() {
     local rc=$? name id left
     set +e
     for name in "${NAMES[@]}"; do
-        [ -d "$T/state/$name" ] || continue
-        for id in $("${BIN[$name]}" --root "$T/state/$name" list -q 2>/dev/null); do
-            "${NS[@]}" "${BIN[$name]}" --root "$T/state/$name" delete -f "$id" >/dev/null 2>&1
+        [ -d "$STATE/$name" ] || continue
+        for id in $("${BIN[$name]}" --root "$STATE/$name" list -q 2>/dev/null); do
+            "${NS[@]}" "${BIN[$name]}" --root "$STATE/$name" delete -f "$id" >/dev/null 2>&1
         done
     done
     # Depth first: rmdir takes its arguments in find's order, children before parents.
@@ -89,6 +96,7 @@ cleanup() {
     else
         rm -rf "$T"
     fi
+    rm -rf "$STATE"
     if [ -n "$left" ]; then
         printf 'LEFT BEHIND: cgroup %s\n' "$left" >&2
         rc=1
@@ -103,16 +111,16 @@ trap 'exit 130' INT TERM
 rt() { # rt NAME ARGS...: one runtime with its own state dir
     local name=$1
     shift
-    "${NS[@]}" "${BIN[$name]}" --root "$T/state/$name" "$@"
+    "${NS[@]}" "${BIN[$name]}" --root "$STATE/$name" "$@"
 }
 hf_cmd() { # hf_cmd NAME ARGS...: the same, as the text of a hyperfine command
     local name=$1
     shift
-    echo "${BIN[$name]} --root $T/state/$name $*"
+    echo "${BIN[$name]} --root $STATE/$name $*"
 }
 cgroup_left() { find /sys/fs/cgroup -path "*/$CG/$ID" 2>/dev/null | head -n1; }
 
-mkdir -p "$B/rootfs/bin" "$T/state/rocker" "$T/state/runc" "$T/state/crun"
+mkdir -p "$B/rootfs/bin" "$STATE/rocker" "$STATE/runc" "$STATE/crun"
 cp /bin/busybox "$B/rootfs/bin/busybox"
 while read -r applet; do
     [ "$applet" = busybox ] || ln -s busybox "$B/rootfs/bin/$applet"
@@ -169,6 +177,7 @@ if ! err=$(rt crun run -b "$B" "$ID" 2>&1); then
     note "so an empty file is bind-mounted over $UNIFIED_CONTROLLERS in the namespace"
     note "  all three runtimes run in (never in the host's)"
 fi
+note "state dirs (--root) in $STATE ($(stat -f -c %T "$STATE"); the defaults under /run are tmpfs on most hosts)"
 note "every runtime call, hyperfine itself included, runs in a private mount + cgroup namespace"
 note "  whose cgroup filesystems are rooted at this script's cgroup (crun 1.8 reads a relative"
 note "  cgroupsPath from the hierarchy root)"
@@ -220,7 +229,7 @@ for name in "${NAMES[@]}"; do
     max=0
     for ((i = 0; i < RSS_RUNS; i++)); do
         "${NS[@]}" /usr/bin/time -v -o "$T/time.txt" \
-            "${BIN[$name]}" --root "$T/state/$name" run -b "$B" "$ID"
+            "${BIN[$name]}" --root "$STATE/$name" run -b "$B" "$ID"
         kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$T/time.txt")
         if ((kb > max)); then max=$kb; fi
     done

@@ -113,6 +113,12 @@ pub fn create_leaf(dir: &Path) -> Result<Vec<PathBuf>, CgroupError> {
 /// deepest first. The init's exit already took down its PID namespace, so normally nothing
 /// is left to kill; what is left (a container without its own PID namespace) is killed.
 pub fn remove(dir: &Path) -> Result<(), CgroupError> {
+    // An empty cgroup, the usual case, goes with one rmdir: only a busy one is looked into.
+    match std::fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             if e.file_type().is_ok_and(|t| t.is_dir()) {
