@@ -25,6 +25,9 @@ pub use fs::{read_virtual, CgroupError};
 
 /// What the runtime needs from a container's cgroup, whichever backend holds it.
 pub trait Manager {
+    /// Makes what [`prepare`] left to be made while the init sets up its mounts: the v1
+    /// directories (v2 made its one directory before the clone, which puts the init in it).
+    fn make_dirs(&mut self) -> Result<(), CgroupError>;
     /// The cgroup directory to clone the init straight into (`CLONE_INTO_CGROUP`), if the
     /// backend allows it.
     fn clone_target(&self) -> Option<BorrowedFd<'_>>;
@@ -51,7 +54,7 @@ pub trait Manager {
     /// The container's directories: (hierarchy name, path) per v1 hierarchy ("cpu,cpuacct"),
     /// or one with an empty name on v2. What a `cgroup` mount shows the container.
     fn dirs(&self) -> Vec<(String, PathBuf)>;
-    /// Kills what is left in the cgroup and removes every directory it was given.
+    /// Kills what is left in the cgroup and removes every directory it made or was given.
     fn destroy(&self) -> Result<(), CgroupError>;
 }
 
@@ -113,13 +116,15 @@ pub fn detect() -> Result<Version, CgroupError> {
     }
 }
 
-/// Creates the container's cgroup at `cgroups_path` (the OCI `linux.cgroupsPath`): an absolute
-/// path is taken from the root of each hierarchy, a relative one from the calling process's
-/// own cgroup in each hierarchy (as runc does).
-pub fn create(cgroups_path: &str) -> Result<Box<dyn Manager>, CgroupError> {
+/// The container's cgroup at `cgroups_path` (the OCI `linux.cgroupsPath`): an absolute path
+/// is taken from the root of each hierarchy, a relative one from the calling process's own
+/// cgroup in each hierarchy (as runc does). Made in two steps around the clone: here only
+/// what the clone needs (v2's directory, for `CLONE_INTO_CGROUP`), the rest by
+/// [`Manager::make_dirs`] while the init sets up its mounts.
+pub fn prepare(cgroups_path: &str) -> Result<Box<dyn Manager>, CgroupError> {
     let rel = checked_path(cgroups_path)?;
     match detect()? {
-        Version::V1 => Ok(Box::new(v1::V1Cgroup::create(rel)?)),
+        Version::V1 => Ok(Box::new(v1::V1Cgroup::locate(rel)?)),
         Version::V2 => Ok(Box::new(v2::V2Cgroup::create(rel)?)),
     }
 }
@@ -241,6 +246,6 @@ mod tests {
 
     #[test]
     fn parent_components_are_refused() {
-        assert!(matches!(create("../escape"), Err(CgroupError::InvalidPath(_))));
+        assert!(matches!(prepare("../escape"), Err(CgroupError::InvalidPath(_))));
     }
 }

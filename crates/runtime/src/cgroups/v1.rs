@@ -17,6 +17,9 @@ struct Hierarchy {
 
 pub struct V1Cgroup {
     hierarchies: Vec<Hierarchy>,
+    /// How many of `hierarchies`, from the first, have their directory (made by us, or
+    /// given): only those are ever removed.
+    made: usize,
 }
 
 /// A mounted v1 hierarchy, read from /proc/self/mountinfo.
@@ -28,19 +31,6 @@ struct Mount {
 }
 
 impl V1Cgroup {
-    pub fn create(path: &Path) -> Result<V1Cgroup, CgroupError> {
-        let located = Self::locate(path)?;
-        let mut cg = V1Cgroup { hierarchies: Vec::new() };
-        for h in located.hierarchies {
-            if let Err(e) = init_dir(&h.dir, &h.controllers) {
-                let _ = cg.destroy();
-                return Err(e);
-            }
-            cg.hierarchies.push(h);
-        }
-        Ok(cg)
-    }
-
     /// A cgroup made earlier, from its `dirs()`.
     pub fn from_dirs(dirs: &[(String, PathBuf)]) -> V1Cgroup {
         let hierarchies = dirs
@@ -50,11 +40,11 @@ impl V1Cgroup {
                 dir: dir.clone(),
             })
             .collect();
-        V1Cgroup { hierarchies }
+        V1Cgroup { made: dirs.len(), hierarchies }
     }
 
     /// The container's directory in every mounted hierarchy, without making any.
-    fn locate(path: &Path) -> Result<V1Cgroup, CgroupError> {
+    pub fn locate(path: &Path) -> Result<V1Cgroup, CgroupError> {
         let own = super::own_cgroups()?;
         let hierarchies: Vec<Hierarchy> = mounts()?
             .into_iter()
@@ -67,7 +57,7 @@ impl V1Cgroup {
         if hierarchies.is_empty() {
             return Err(CgroupError::NoHierarchies);
         }
-        Ok(V1Cgroup { hierarchies })
+        Ok(V1Cgroup { hierarchies, made: 0 })
     }
 
     fn dir_of(&self, controller: &'static str) -> Result<&Path, CgroupError> {
@@ -80,6 +70,14 @@ impl V1Cgroup {
 }
 
 impl Manager for V1Cgroup {
+    fn make_dirs(&mut self) -> Result<(), CgroupError> {
+        while let Some(h) = self.hierarchies.get(self.made) {
+            init_dir(&h.dir, &h.controllers)?;
+            self.made += 1;
+        }
+        Ok(())
+    }
+
     fn clone_target(&self) -> Option<BorrowedFd<'_>> {
         None
     }
@@ -149,7 +147,7 @@ impl Manager for V1Cgroup {
     fn destroy(&self) -> Result<(), CgroupError> {
         // Remove in every hierarchy even if one fails, then report the first failure.
         let mut first = None;
-        for h in &self.hierarchies {
+        for h in &self.hierarchies[..self.made] {
             if let Err(e) = fs::remove(&h.dir) {
                 first.get_or_insert(e);
             }

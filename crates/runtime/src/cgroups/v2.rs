@@ -68,6 +68,10 @@ impl V2Cgroup {
 }
 
 impl Manager for V2Cgroup {
+    fn make_dirs(&mut self) -> Result<(), CgroupError> {
+        Ok(())
+    }
+
     fn clone_target(&self) -> Option<BorrowedFd<'_>> {
         Some(self.fd.as_fd())
     }

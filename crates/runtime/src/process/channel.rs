@@ -34,6 +34,9 @@ pub enum Message {
     /// parent -> child: the user namespace's uid and gid maps are written (and, on cgroup
     /// v1, the child is in its cgroup): it can become root in its namespace.
     Mapped,
+    /// parent -> child (not in a new user namespace, and not cloned into its cgroup): the
+    /// cgroup is made and limited; the init may join it.
+    CgroupReady,
     /// child -> parent: a setup step failed; the init exits without running user code.
     InitFailed { step: String, message: String },
     /// child -> parent: execve of the user's process failed.
@@ -137,6 +140,7 @@ fn message_name(msg: &Message) -> &'static str {
         Message::Ready => "Ready",
         Message::Start => "Start",
         Message::Mapped => "Mapped",
+        Message::CgroupReady => "CgroupReady",
         Message::InitFailed { .. } => "InitFailed",
         Message::ExecFailed { .. } => "ExecFailed",
     }

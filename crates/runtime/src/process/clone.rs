@@ -33,14 +33,10 @@ struct CloneArgs {
 
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
+/// `in_cgroup`, on both sides: the kernel already placed the child in the requested cgroup.
 pub enum Cloned {
-    Parent {
-        child: Pid,
-    },
-    /// `in_cgroup`: the kernel already placed the child in the requested cgroup.
-    Child {
-        in_cgroup: bool,
-    },
+    Parent { child: Pid, in_cgroup: bool },
+    Child { in_cgroup: bool },
 }
 
 /// Clones the calling process into new namespaces, and straight into `cgroup` (a cgroup v2
@@ -61,7 +57,7 @@ pub fn clone_child(flags: CloneFlags, cgroup: Option<BorrowedFd>) -> Result<Clon
     };
     match Errno::result(ret) {
         Ok(0) => Ok(Cloned::Child { in_cgroup: cgroup.is_some() }),
-        Ok(pid) => Ok(Cloned::Parent { child: Pid::from_raw(pid as i32) }),
+        Ok(pid) => Ok(Cloned::Parent { child: Pid::from_raw(pid as i32), in_cgroup: cgroup.is_some() }),
         // Older kernels (< 5.3) lack clone3, < 5.7 lack CLONE_INTO_CGROUP: clone without it;
         // the child then moves itself before it reports ready.
         Err(Errno::ENOSYS) | Err(Errno::E2BIG) | Err(Errno::EINVAL) => legacy_clone(flags),
@@ -83,7 +79,7 @@ fn legacy_clone(flags: CloneFlags) -> Result<Cloned> {
     };
     match Errno::result(ret).map_err(Error::sys("clone"))? {
         0 => Ok(Cloned::Child { in_cgroup: false }),
-        pid => Ok(Cloned::Parent { child: Pid::from_raw(pid as i32) }),
+        pid => Ok(Cloned::Parent { child: Pid::from_raw(pid as i32), in_cgroup: false }),
     }
 }
 

@@ -70,9 +70,9 @@ pub fn enter(
                 child(&child_end, process, seccomp, preserve_fds, &joined, join)
             })
         }
-        Cloned::Parent { child } => {
+        Cloned::Parent { child, .. } => {
             drop(child_end);
-            Container::ready(child, parent_end, None, None)
+            Container::ready(child, parent_end)
         }
     }
 }

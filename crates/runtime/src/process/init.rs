@@ -39,7 +39,7 @@ pub fn run(channel: Channel, args: &InitArgs) -> ! {
 }
 
 fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
-    let InitArgs { spec, rootfs, namespaces, cgroup, join_cgroup, opts } = *args;
+    let InitArgs { spec, rootfs, namespaces, cgroup, opts, .. } = *args;
     let start = &opts.start;
     if let StartSignal::Channel = start {
         // Die with the runtime: a foreground run that is killed takes its container along
@@ -61,14 +61,15 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
             nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)),
         )?;
     }
-    if join_cgroup {
-        // Before anything else, so all of the container's work is accounted and limited there.
-        step("joining the container's cgroup", cgroup.join_self())?;
-    }
-    if namespaces.new.contains(CloneFlags::CLONE_NEWCGROUP) {
-        // Now that the init is in its cgroup, which becomes the namespace's root: the
-        // container sees its own cgroup as "/".
-        step("creating the cgroup namespace", nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP))?;
+    // The runtime makes the cgroup while this process makes its mounts: it joins once they
+    // are done, unless something before them needs the cgroup (its directories for a
+    // `cgroup` mount, its place for a cgroup namespace, which also decides what a joined
+    // one lets it write).
+    let cgroup_first = has_cgroup_mount(spec)
+        || namespaces.new.contains(CloneFlags::CLONE_NEWCGROUP)
+        || namespaces.join.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWCGROUP);
+    if cgroup_first {
+        enter_cgroup(channel, args)?;
     }
     // Namespaces shared with others (a Kubernetes pod's network, say); the PID namespace, if
     // any, was joined by the runtime before the clone.
@@ -80,6 +81,10 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
     let process = spec.process().as_ref().expect("launch checked that the spec has a process");
 
     step("setting up the root filesystem", rootfs::mount_all(spec, rootfs, &cgroup.dirs()))?;
+    if !cgroup_first {
+        // Before any hook runs, and while the host's /sys/fs/cgroup is still at that path.
+        enter_cgroup(channel, args)?;
+    }
     let hook_state =
         if hooks::init_waits_for_runtime(spec) { Some(run_create_hooks(channel, spec)?) } else { None };
     step("setting up the root filesystem", rootfs::switch_root(spec, rootfs))?;
@@ -114,6 +119,27 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
         user_process::report_to_fifo(fifo, &failure);
     }
     Err(failure)
+}
+
+/// Into the container's cgroup, once the runtime has made and limited it; then into a new
+/// cgroup namespace, rooted there, if the spec asks for one: the container sees its own
+/// cgroup as "/".
+fn enter_cgroup(channel: &Channel, args: &InitArgs) -> Result<(), Message> {
+    if args.join_cgroup {
+        if !matches!(channel.recv(), Ok(Some((Message::CgroupReady, _)))) {
+            // The runtime failed, and kills the init.
+            user_process::exit_now(1);
+        }
+        step("joining the container's cgroup", args.cgroup.join_self())?;
+    }
+    if args.namespaces.new.contains(CloneFlags::CLONE_NEWCGROUP) {
+        step("creating the cgroup namespace", nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP))?;
+    }
+    Ok(())
+}
+
+fn has_cgroup_mount(spec: &Spec) -> bool {
+    spec.mounts().iter().flatten().any(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")))
 }
 
 /// Where the spec puts them, between the mounts and pivot_root: the runtime's prestart and

@@ -56,6 +56,10 @@ impl CgroupGuard {
     fn get(&self) -> &dyn Manager {
         self.0.as_deref().expect("the cgroup is only taken by finish")
     }
+
+    fn take(&mut self) -> CgroupGuard {
+        CgroupGuard(self.0.take())
+    }
 }
 
 impl Drop for CgroupGuard {
@@ -103,12 +107,7 @@ pub fn launch_with_hooks(
     let cgroup_path = linux
         .and_then(|l| l.cgroups_path().as_ref())
         .ok_or_else(|| Error::InvalidSpec("linux.cgroupsPath is required".into()))?;
-    let mut cgroup = CgroupGuard(Some(cgroups::create(&cgroup_path.to_string_lossy())?));
-    if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
-        cgroup
-            .get()
-            .apply(&cgroups::with_default_devices(resources, linux.and_then(|l| l.devices().as_deref())))?;
-    }
+    let mut cgroup = CgroupGuard(Some(cgroups::prepare(&cgroup_path.to_string_lossy())?));
     let (parent_end, child_end) = Channel::pair()?;
 
     let for_children = namespaces::for_children(&plan, linux.and_then(|l| l.time_offsets().as_ref()))?;
@@ -118,7 +117,8 @@ pub fn launch_with_hooks(
     if !matches!(cloned, Ok(Cloned::Child { .. })) {
         for_children.restore()?;
     }
-    let pid = match cloned? {
+    let userns = plan.new.contains(CloneFlags::CLONE_NEWUSER);
+    let (pid, in_cgroup) = match cloned? {
         Cloned::Child { in_cgroup } => {
             drop(parent_end);
             let args = init::InitArgs {
@@ -126,55 +126,54 @@ pub fn launch_with_hooks(
                 rootfs: &rootfs,
                 namespaces: &plan,
                 cgroup: cgroup.get(),
-                // In a new user namespace the runtime moves it (see map_user_namespace).
-                join_cgroup: !in_cgroup && !plan.new.contains(CloneFlags::CLONE_NEWUSER),
+                // In a new user namespace the runtime moves it (see set_up_cgroup).
+                join_cgroup: !in_cgroup && !userns,
                 opts: &opts,
             };
             init::run(child_end, &args)
         }
-        Cloned::Parent { child } => child,
+        Cloned::Parent { child, in_cgroup } => (child, in_cgroup),
     };
     drop((child_end, opts));
-    let cgroup = cgroup.0.take();
-    if plan.new.contains(CloneFlags::CLONE_NEWUSER) {
-        if let Err(e) = map_user_namespace(pid, spec, cgroup.as_deref(), &parent_end) {
-            // The child waits for Mapped: a Container's drop kills and reaps it.
-            drop(Container {
-                pid,
-                channel: parent_end,
-                pty_master: None,
-                cgroup: CgroupGuard(cgroup),
-                status: None,
-            });
-            return Err(e);
-        }
-    }
-    Container::ready(pid, parent_end, cgroup, on_mounted)
-}
-
-/// For a child in a new user namespace: its maps, and (when the clone could not do it) its
-/// cgroup, both things it cannot do itself; then it may go on.
-fn map_user_namespace(pid: Pid, spec: &Spec, cgroup: Option<&dyn Manager>, channel: &Channel) -> Result<()> {
-    namespaces::write_id_maps(pid, spec)?;
-    if let Some(cg) = cgroup.filter(|c| c.clone_target().is_none()) {
-        cg.add_process(pid)?;
-    }
-    Ok(channel.send(&Message::Mapped)?)
+    // From here on, an error drops the Container: it kills and reaps the init, then removes
+    // the cgroup.
+    let mut container =
+        Container { pid, channel: parent_end, pty_master: None, cgroup: cgroup.take(), status: None };
+    container.set_up_cgroup(spec, userns, in_cgroup)?;
+    container.pty_master = container.expect_ready(on_mounted)?;
+    Ok(container)
 }
 
 impl Container {
-    /// Takes charge of a cloned child (and of `cgroup`, removed with the container) once it
-    /// reports ready; `on_mounted` answers a child that stops for the runtime's hooks.
-    pub(super) fn ready(
-        pid: Pid,
-        channel: Channel,
-        cgroup: Option<Box<dyn Manager>>,
-        on_mounted: Option<OnMounted>,
-    ) -> Result<Container> {
-        let mut container =
-            Container { pid, channel, pty_master: None, cgroup: CgroupGuard(cgroup), status: None };
-        container.pty_master = container.expect_ready(on_mounted)?;
+    /// Takes charge of a process cloned into a container once it reports ready.
+    pub(super) fn ready(pid: Pid, channel: Channel) -> Result<Container> {
+        let mut container = Container { pid, channel, pty_master: None, cgroup: CgroupGuard(None), status: None };
+        container.pty_master = container.expect_ready(None)?;
         Ok(container)
+    }
+
+    /// The runtime's part of the cgroup, done while the init sets up its mounts: the
+    /// directories the clone did not need, the limits, and then what lets the init go on
+    /// (in a new user namespace, whose root is nobody to the host's cgroup files, the
+    /// runtime writes its maps and moves it; otherwise the init joins by itself, which the
+    /// kernel does without the RCU wait that moving another process costs).
+    fn set_up_cgroup(&mut self, spec: &Spec, userns: bool, in_cgroup: bool) -> Result<()> {
+        let linux = spec.linux().as_ref();
+        let cgroup = self.cgroup.0.as_mut().expect("launch gives the container its cgroup");
+        cgroup.make_dirs()?;
+        if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
+            cgroup.apply(&cgroups::with_default_devices(resources, linux.and_then(|l| l.devices().as_deref())))?;
+        }
+        if userns {
+            namespaces::write_id_maps(self.pid, spec)?;
+            if !in_cgroup {
+                cgroup.add_process(self.pid)?;
+            }
+            self.channel.send(&Message::Mapped)?;
+        } else if !in_cgroup {
+            self.channel.send(&Message::CgroupReady)?;
+        }
+        Ok(())
     }
 
     /// The init's pid, as seen from the runtime.

@@ -4,10 +4,14 @@
 //! ```text
 //!  runtime (parent)                               init (child, in new namespaces)
 //!  ----------------                               -------------------------------
-//!  create cgroup, write limits
+//!  v2: make the cgroup directory
 //!  clone3(CLONE_NEW*, CLONE_INTO_CGROUP on v2) ---> [starts]
-//!                                                  v1: join the cgroup ("0" > tasks)
-//!                                                  rootfs: private, bind, mounts, /dev
+//!                                                  [new user namespace: wait for Mapped]
+//!  v1: make the cgroup directories                 rootfs: private, bind, mounts, /dev
+//!  write limits                                      (after the join instead, when a
+//!  [new user namespace: write the maps, move the      cgroup mount or namespace needs
+//!    init into its cgroup, Mapped]                    the cgroup)
+//!  v1: CgroupReady ------------------------------> v1: join the cgroup ("0" > tasks)
 //!                  <------------------------------ [a spec with hooks: Mounted]
 //!  [prestart, createRuntime hooks]
 //!  [HooksRan{state}] ------------------------------> [createContainer hooks]
