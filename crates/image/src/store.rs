@@ -20,7 +20,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use oci_spec::image::Digest;
 use serde::{Deserialize, Serialize};
@@ -192,6 +192,9 @@ pub struct Store {
     root: PathBuf,
     /// This process's temp-name prefix and its held lock (see `owner`).
     owner: OnceLock<(String, File)>,
+    /// Held while the owner lock is made: a pull's layer threads may all ask at once, and
+    /// each would otherwise make a lock file of its own, left behind by the losers.
+    making_owner: Mutex<()>,
 }
 
 /// `PID-NONCE` of a `tmp/` entry: `PID-NONCE-N-what`, `PID-NONCE.lock`, `.PID-NONCE.lock-new`.
@@ -231,7 +234,7 @@ impl Store {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_err("creating", &path))?;
         }
-        Ok(Store { root: root.to_path_buf(), owner: OnceLock::new() })
+        Ok(Store { root: root.to_path_buf(), owner: OnceLock::new(), making_owner: Mutex::new(()) })
     }
 
     pub fn root(&self) -> &Path {
@@ -311,6 +314,10 @@ impl Store {
     /// can be reused, or belong to another pid namespace sharing the store. The lock file is
     /// locked under a temporary name and then renamed, so it never exists unlocked.
     fn owner(&self) -> Result<&str, StoreError> {
+        if let Some((prefix, _)) = self.owner.get() {
+            return Ok(prefix);
+        }
+        let _making = self.making_owner.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((prefix, _)) = self.owner.get() {
             return Ok(prefix);
         }
@@ -582,6 +589,31 @@ mod tests {
         assert_eq!(index.find(&b).unwrap().id.digest(), b);
         assert_eq!(index.find(&format!("sha256:{a}")).unwrap().id.digest(), a);
         assert!(index.find("beef").is_none());
+    }
+
+    #[test]
+    fn threads_of_one_process_share_one_owner_lock() {
+        // A pull's layer threads ask for their first temp file at once.
+        let dir = std::env::temp_dir().join(format!("rocker-store-owner-test-{}", std::process::id()));
+        let store = Store::open(&dir).unwrap();
+        let start = std::sync::Barrier::new(16);
+        let owners: HashSet<String> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..16)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        let (temp, _file) = store.temp_file("blob").unwrap();
+                        owner_of(temp.path().file_name().unwrap().to_str().unwrap()).unwrap().to_string()
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert_eq!(owners.len(), 1, "{owners:?}");
+        drop(store);
+        let left: Vec<_> = std::fs::read_dir(dir.join("tmp")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(left.is_empty(), "left in tmp/: {left:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
