@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use oci_spec::runtime::{Hook, Spec};
+use oci_spec::runtime::{Hook, Hooks};
 
 use crate::state::Status;
 
@@ -47,8 +47,8 @@ impl Kind {
         }
     }
 
-    fn of(self, spec: &Spec) -> &[Hook] {
-        let Some(h) = spec.hooks() else { return &[] };
+    fn of(self, hooks: Option<&Hooks>) -> &[Hook] {
+        let Some(h) = hooks else { return &[] };
         let hooks = match self {
             Kind::Prestart => h.prestart(),
             Kind::CreateRuntime => h.create_runtime(),
@@ -65,30 +65,30 @@ impl Kind {
 /// and takes from it the container's state for its own createContainer and startContainer
 /// hooks. Without any of these it goes straight on: a container without hooks does not pay
 /// for the round trip.
-pub fn init_waits_for_runtime(spec: &Spec) -> bool {
+pub fn init_waits_for_runtime(hooks: Option<&Hooks>) -> bool {
     [Kind::Prestart, Kind::CreateRuntime, Kind::CreateContainer, Kind::StartContainer]
         .iter()
-        .any(|k| !k.of(spec).is_empty())
+        .any(|k| !k.of(hooks).is_empty())
 }
 
 /// Runs the spec's hooks of `kind` in order with `state` (the OCI state JSON) on stdin;
 /// stops at the first that fails.
-pub fn run(spec: &Spec, kind: Kind, state: &str) -> Result<(), HookError> {
-    kind.of(spec).iter().try_for_each(|hook| run_one(kind, hook, state))
+pub fn run(hooks: Option<&Hooks>, kind: Kind, state: &str) -> Result<(), HookError> {
+    kind.of(hooks).iter().try_for_each(|hook| run_one(kind, hook, state))
 }
 
 /// For the hooks the init runs in the container's namespaces: the state says `status`, and
 /// its pid is the init's as the container sees it (1 in a PID namespace of its own), as the
 /// spec asks of hooks run there.
 pub fn run_in_container(
-    spec: &Spec,
+    hooks: Option<&Hooks>,
     kind: Kind,
     state: &mut serde_json::Value,
     status: Status,
 ) -> Result<(), HookError> {
     state["pid"] = nix::unistd::getpid().as_raw().into();
     state["status"] = serde_json::json!(status);
-    run(spec, kind, &state.to_string())
+    run(hooks, kind, &state.to_string())
 }
 
 fn run_one(kind: Kind, hook: &Hook, state: &str) -> Result<(), HookError> {

@@ -108,14 +108,15 @@ fn run_create_hooks(spec: &Spec, record: &Record, pid: Pid) -> Result<serde_json
     let record = Record { pid: pid.as_raw(), ..record.clone() };
     let state = serde_json::to_value(oci_state(&record, Status::Creating)).expect("the state serializes");
     let text = state.to_string();
-    hooks::run(spec, hooks::Kind::Prestart, &text)?;
-    hooks::run(spec, hooks::Kind::CreateRuntime, &text)?;
+    hooks::run(spec.hooks().as_ref(), hooks::Kind::Prestart, &text)?;
+    hooks::run(spec.hooks().as_ref(), hooks::Kind::CreateRuntime, &text)?;
     Ok(state)
 }
 
 /// poststart and poststop failures do not undo what happened: the spec asks for a warning.
-fn run_warning_hooks(spec: &Spec, kind: hooks::Kind, record: &Record, status: Status) {
-    if let Err(e) = hooks::run(spec, kind, &state_json(record, status)) {
+/// They are the hooks create saw (the bundle's config.json may have changed since), as runc's.
+fn run_warning_hooks(kind: hooks::Kind, record: &Record, status: Status) {
+    if let Err(e) = hooks::run(record.hooks.as_ref(), kind, &state_json(record, status)) {
         eprintln!("rocker-runtime: warning: {}", crate::error::chain(&e));
     }
 }
@@ -149,9 +150,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     std::fs::remove_file(state.fifo())
         .map_err(|e| Error::Sys { op: "remove exec.fifo", source: io_errno(&e) })?;
     wait_for_exec(fifo)?;
-    if let Ok(spec) = load_spec(&record.bundle) {
-        run_warning_hooks(&spec, hooks::Kind::Poststart, &record, Status::Running);
-    }
+    run_warning_hooks(hooks::Kind::Poststart, &record, Status::Running);
     Ok(())
 }
 
@@ -229,9 +228,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     }
     destroy_cgroup(&record.cgroup)?;
     state.remove()?;
-    if let Ok(spec) = load_spec(&record.bundle) {
-        run_warning_hooks(&spec, hooks::Kind::Poststop, &record, Status::Stopped);
-    }
+    run_warning_hooks(hooks::Kind::Poststop, &record, Status::Stopped);
     Ok(())
 }
 
@@ -375,7 +372,7 @@ pub fn run(root: &Path, id: &str, opts: &CreateOptions) -> Result<WaitStatus> {
         }
         let stdin = std::io::stdin();
         let exit = run_in_foreground(container, &signals, Some(std::os::fd::AsFd::as_fd(&stdin)))?;
-        run_warning_hooks(&spec, hooks::Kind::Poststop, &record, Status::Stopped);
+        run_warning_hooks(hooks::Kind::Poststop, &record, Status::Stopped);
         Ok(exit)
     })();
     let _ = state.remove();
@@ -432,6 +429,7 @@ fn new_record(id: &str, spec: &Spec, bundle: &Path) -> Record {
         created: crate::state::now_rfc3339(),
         cgroup: Vec::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
+        hooks: spec.hooks().clone(),
     }
 }
 

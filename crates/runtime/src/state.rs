@@ -31,6 +31,10 @@ pub struct Record {
     pub cgroup: Vec<(String, PathBuf)>,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
+    /// The spec's hooks as create saw them: start and delete run poststart and poststop from
+    /// here, without reading config.json again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 /// The OCI statuses (and `paused`, as runc reports it). `creating` is only ever told to the

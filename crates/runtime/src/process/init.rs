@@ -86,7 +86,7 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
         enter_cgroup(channel, args)?;
     }
     let hook_state =
-        if hooks::init_waits_for_runtime(spec) { Some(run_create_hooks(channel, spec)?) } else { None };
+        if hooks::init_waits_for_runtime(spec.hooks().as_ref()) { Some(run_create_hooks(channel, spec)?) } else { None };
     step("setting up the root filesystem", rootfs::switch_root(spec, rootfs))?;
     if namespaces.new.contains(CloneFlags::CLONE_NEWNET) {
         step("bringing up the loopback interface", namespaces::loopback_up())?;
@@ -156,7 +156,7 @@ fn run_create_hooks(channel: &Channel, spec: &Spec) -> Result<Value, Message> {
     };
     step(
         "running hooks",
-        hooks::run_in_container(spec, Kind::CreateContainer, &mut state, Status::Creating),
+        hooks::run_in_container(spec.hooks().as_ref(), Kind::CreateContainer, &mut state, Status::Creating),
     )?;
     Ok(state)
 }
@@ -174,7 +174,7 @@ fn start_process(
     if let Some(mut state) = hook_state {
         step(
             "running hooks",
-            hooks::run_in_container(spec, Kind::StartContainer, &mut state, Status::Created),
+            hooks::run_in_container(spec.hooks().as_ref(), Kind::StartContainer, &mut state, Status::Created),
         )?;
     }
     user_process::exec_process(process, finalized)
