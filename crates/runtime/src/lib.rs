@@ -10,6 +10,7 @@ pub mod error;
 pub mod hooks;
 pub mod lifecycle;
 mod namespaces;
+mod pidfd;
 pub mod process;
 mod rootfs;
 mod security;

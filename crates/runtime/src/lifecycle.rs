@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 use std::io::{IoSlice, Read};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, open, FcntlArg, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use nix::sys::stat::Mode;
@@ -21,6 +22,7 @@ use serde::Serialize;
 
 use crate::cgroups::{self, CgroupError};
 use crate::error::{Error, Result};
+use crate::pidfd::PidFd;
 use crate::process::channel::{ChannelError, Message};
 use crate::process::{launch_with_hooks, run_in_foreground, Container, LaunchOptions, StartSignal};
 use crate::state::{proc_stat, Record, StateDir, StateError, Status};
@@ -130,20 +132,28 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let state = StateDir::open(root, id)?;
     let record = state.load()?;
     expect_status(&state, &record, "start", &[Status::Created])?;
+    let stopped = || Error::InvalidState { id: id.into(), op: "start", status: Status::Stopped };
+    let init = open_init(&record).ok_or_else(stopped)?;
     let fifo = open(&state.fifo(), OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(Error::sys("open exec.fifo"))?;
     // The init writes one byte once its open for writing returns, which our open let through.
-    // Until it has opened, a read finds no writer (end-of-file): wait while the init lives.
+    // Until it has opened, the FIFO polls as nothing to read (no hang-up before a writer
+    // came): wait for that byte, or for the init's exit.
     let mut byte = [0u8; 1];
     loop {
+        let mut fds =
+            [PollFd::new(fifo.as_fd(), PollFlags::POLLIN), PollFd::new(init.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(Errno::EINTR) => continue,
+            r => r.map_err(Error::sys("poll exec.fifo"))?,
+        };
+        let has = |i: usize, flag| fds[i].revents().is_some_and(|r: PollFlags| r.contains(flag));
+        // Exited, or closed its end without the byte on its way out.
+        let gone = has(1, PollFlags::POLLIN) || has(0, PollFlags::POLLHUP);
         match nix::unistd::read(&fifo, &mut byte) {
             Ok(1) => break,
-            Ok(_) | Err(Errno::EAGAIN) | Err(Errno::EINTR) => {
-                if status(&state, &record) == Status::Stopped {
-                    return Err(Error::InvalidState { id: id.into(), op: "start", status: Status::Stopped });
-                }
-                std::thread::sleep(Duration::from_micros(200));
-            }
+            Ok(_) | Err(Errno::EAGAIN) if gone => return Err(stopped()),
+            Ok(_) | Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
             Err(e) => return Err(Error::Sys { op: "read exec.fifo", source: e }),
         }
     }
@@ -457,16 +467,24 @@ fn kill_and_wait(record: &Record) -> Result<()> {
             cgroup.freeze(false)?;
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        match proc_stat(record.pid) {
-            Some(p) if p.start == record.pid_start && p.state != 'Z' && p.state != 'X' => {
-                std::thread::sleep(Duration::from_millis(1))
-            }
-            _ => return Ok(()),
+    match open_init(record) {
+        Some(init)
+            if !init.wait_exit(Duration::from_secs(10)).map_err(Error::sys("poll the init's pidfd"))? =>
+        {
+            Err(Error::Sys { op: "waiting for the killed container init to exit", source: Errno::ETIMEDOUT })
         }
+        _ => Ok(()),
     }
-    Err(Error::Sys { op: "waiting for the killed container init to exit", source: Errno::ETIMEDOUT })
+}
+
+/// A pidfd of the container's init, or None once it has exited: a pidfd of its pid that
+/// names another process (pids are reused) is not kept.
+fn open_init(record: &Record) -> Option<PidFd> {
+    let init = PidFd::open(record.pid).ok()?;
+    match proc_stat(record.pid) {
+        Some(p) if p.start == record.pid_start && p.state != 'Z' && p.state != 'X' => Some(init),
+        _ => None,
+    }
 }
 
 fn destroy_cgroup(dirs: &[(String, PathBuf)]) -> Result<()> {

@@ -173,6 +173,25 @@ fn run_detached_then_force_delete() {
 }
 
 #[test]
+fn start_waits_for_the_init_and_fails_when_it_dies_meanwhile() {
+    let f = Fixture::new();
+    f.command("w1", "exec sleep 100");
+    ok(&f.rt(&["create", "w1"]));
+    let state: Value = serde_json::from_str(&f.rt(&["state", "w1"]).stdout).unwrap();
+    // The init this test created: stopped, it cannot take start's go-ahead.
+    let init = state["pid"].as_i64().unwrap() as i32;
+    assert_eq!(unsafe { libc::kill(init, libc::SIGSTOP) }, 0);
+    let mut start = runtime_cmd(f.root.path(), &["start", "w1"]).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(start.try_wait().unwrap().is_none(), "start returned before the init took its go-ahead");
+    assert_eq!(unsafe { libc::kill(init, libc::SIGKILL) }, 0);
+    let out = start.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("it is stopped"), "{stderr}");
+    ok(&f.rt(&["delete", "w1"]));
+}
+
+#[test]
 fn a_created_container_can_be_deleted_without_force() {
     let f = Fixture::new();
     f.command("c2", "exec sleep 100");

@@ -85,8 +85,11 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
         // Before any hook runs, and while the host's /sys/fs/cgroup is still at that path.
         enter_cgroup(channel, args)?;
     }
-    let hook_state =
-        if hooks::init_waits_for_runtime(spec.hooks().as_ref()) { Some(run_create_hooks(channel, spec)?) } else { None };
+    let hook_state = if hooks::init_waits_for_runtime(spec.hooks().as_ref()) {
+        Some(run_create_hooks(channel, spec)?)
+    } else {
+        None
+    };
     step("setting up the root filesystem", rootfs::switch_root(spec, rootfs))?;
     if namespaces.new.contains(CloneFlags::CLONE_NEWNET) {
         step("bringing up the loopback interface", namespaces::loopback_up())?;

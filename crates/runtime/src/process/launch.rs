@@ -147,7 +147,8 @@ pub fn launch_with_hooks(
 impl Container {
     /// Takes charge of a process cloned into a container once it reports ready.
     pub(super) fn ready(pid: Pid, channel: Channel) -> Result<Container> {
-        let mut container = Container { pid, channel, pty_master: None, cgroup: CgroupGuard(None), status: None };
+        let mut container =
+            Container { pid, channel, pty_master: None, cgroup: CgroupGuard(None), status: None };
         container.pty_master = container.expect_ready(None)?;
         Ok(container)
     }
@@ -162,7 +163,10 @@ impl Container {
         let cgroup = self.cgroup.0.as_mut().expect("launch gives the container its cgroup");
         cgroup.make_dirs()?;
         if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
-            cgroup.apply(&cgroups::with_default_devices(resources, linux.and_then(|l| l.devices().as_deref())))?;
+            cgroup.apply(&cgroups::with_default_devices(
+                resources,
+                linux.and_then(|l| l.devices().as_deref()),
+            ))?;
         }
         if userns {
             namespaces::write_id_maps(self.pid, spec)?;
