@@ -24,7 +24,7 @@ use crate::cgroups::{self, CgroupError};
 use crate::error::{Error, Result};
 use crate::pidfd::PidFd;
 use crate::process::channel::{ChannelError, Message};
-use crate::process::{launch_with_hooks, run_in_foreground, Container, LaunchOptions, StartSignal};
+use crate::process::{clone_init, run_in_foreground, Container, LaunchOptions, StartSignal};
 use crate::state::{proc_stat, Record, StateDir, StateError, Status};
 use crate::{hooks, signals};
 
@@ -85,21 +85,35 @@ fn create_in(state: &StateDir, spec: &Spec, bundle: &Path, opts: &CreateOptions)
         .map_err(|e| Error::Sys { op: "chmod exec.fifo", source: io_errno(&e) })?;
     let fifo = open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(Error::sys("open exec.fifo"))?;
+    Ok(launch_recorded(state, spec, bundle, opts, StartSignal::Fifo(fifo))?.0)
+}
+
+/// Create's work, for `create` and `run`: the init launched and recorded (while it sets
+/// itself up: other commands wait for the state's lock meanwhile), its terminal sent to the
+/// console socket, its pid written.
+fn launch_recorded(
+    state: &StateDir,
+    spec: &Spec,
+    bundle: &Path,
+    opts: &CreateOptions,
+    start: StartSignal,
+) -> Result<(Container, Record)> {
+    let mut container = clone_init(spec, bundle, LaunchOptions { start, preserve_fds: opts.preserve_fds })?;
     let record = new_record(&state.id, spec, bundle);
-    let mut container = launch_with_hooks(
-        spec,
-        bundle,
-        LaunchOptions { start: StartSignal::Fifo(fifo), preserve_fds: opts.preserve_fds },
-        Some(&mut |pid| run_create_hooks(spec, &record, pid)),
-    )?;
-    if let (Some(master), Some(socket)) = (container.take_pty_master(), opts.console_socket) {
-        send_console(socket, master)?;
+    let saved = save_record(state, record.clone(), &container);
+    container.wait_ready(Some(&mut |pid| run_create_hooks(spec, &record, pid)))?;
+    // (After the wait: an init that failed at once may be gone before it was recorded, and
+    // its own report of why says more.)
+    let record = saved?;
+    if let Some(socket) = opts.console_socket {
+        if let Some(master) = container.take_pty_master() {
+            send_console(socket, master)?;
+        }
     }
-    save_record(state, record, &container)?;
     if let Some(pid_file) = opts.pid_file {
         write_pid_file(pid_file, container.pid())?;
     }
-    Ok(container)
+    Ok((container, record))
 }
 
 /// prestart (deprecated, but Docker still uses it; run during create as runc does, so before
@@ -364,22 +378,7 @@ pub fn run(root: &Path, id: &str, opts: &CreateOptions) -> Result<WaitStatus> {
     let state = StateDir::create(root, id)?;
     let result = (|| -> Result<crate::process::Exit> {
         let signals = signals::block()?;
-        let record = new_record(&state.id, &spec, &bundle);
-        let mut container = launch_with_hooks(
-            &spec,
-            &bundle,
-            LaunchOptions { start: StartSignal::Channel, preserve_fds: opts.preserve_fds },
-            Some(&mut |pid| run_create_hooks(&spec, &record, pid)),
-        )?;
-        if let Some(socket) = opts.console_socket {
-            if let Some(master) = container.take_pty_master() {
-                send_console(socket, master)?;
-            }
-        }
-        let record = save_record(&state, record, &container)?;
-        if let Some(pid_file) = opts.pid_file {
-            write_pid_file(pid_file, container.pid())?;
-        }
+        let (container, record) = launch_recorded(&state, &spec, &bundle, opts, StartSignal::Channel)?;
         let stdin = std::io::stdin();
         let exit = run_in_foreground(container, &signals, Some(std::os::fd::AsFd::as_fd(&stdin)))?;
         run_warning_hooks(hooks::Kind::Poststop, &record, Status::Stopped);

@@ -70,7 +70,7 @@ impl Drop for CgroupGuard {
     }
 }
 
-/// The runtime's part in a spec's hooks during [`launch_with_hooks`]: called with the init's
+/// The runtime's part in a spec's hooks during [`Container::wait_ready`]: called with the init's
 /// pid once its mounts are made (before its pivot_root), it runs the prestart and
 /// createRuntime hooks and returns the container's OCI state, which the init passes on to the
 /// createContainer and startContainer hooks it runs itself.
@@ -79,18 +79,16 @@ pub type OnMounted<'a> = &'a mut dyn FnMut(Pid) -> Result<serde_json::Value>;
 /// Creates the container described by `spec` (a relative `root.path` is taken from `bundle`):
 /// its cgroup with limits, and its init in new namespaces with the rootfs ready. The init
 /// waits for `opts.start` ([`Container::start`], or a reader on the exec FIFO) before it runs
-/// any user code. A spec with hooks needs [`launch_with_hooks`].
+/// any user code. A spec with hooks needs [`clone_init`] and [`Container::wait_ready`].
 pub fn launch(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Container> {
-    launch_with_hooks(spec, bundle, opts, None)
+    let mut container = clone_init(spec, bundle, opts)?;
+    container.wait_ready(None)?;
+    Ok(container)
 }
 
-/// [`launch`], with `on_mounted` to run the runtime's hooks at their point in the init's setup.
-pub fn launch_with_hooks(
-    spec: &Spec,
-    bundle: &Path,
-    opts: LaunchOptions,
-    on_mounted: Option<OnMounted>,
-) -> Result<Container> {
+/// The first half of [`launch`]: the init cloned, its cgroup made and limited. The init goes
+/// on setting itself up while the caller does its own work, then [`Container::wait_ready`].
+pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Container> {
     check_process(spec)?;
     let rootfs = rootfs_path(spec, bundle)?;
     let plan = namespaces::plan(spec)?;
@@ -140,7 +138,6 @@ pub fn launch_with_hooks(
     let mut container =
         Container { pid, channel: parent_end, pty_master: None, cgroup: cgroup.take(), status: None };
     container.set_up_cgroup(spec, userns, in_cgroup)?;
-    container.pty_master = container.expect_ready(on_mounted)?;
     Ok(container)
 }
 
@@ -149,7 +146,7 @@ impl Container {
     pub(super) fn ready(pid: Pid, channel: Channel) -> Result<Container> {
         let mut container =
             Container { pid, channel, pty_master: None, cgroup: CgroupGuard(None), status: None };
-        container.pty_master = container.expect_ready(None)?;
+        container.wait_ready(None)?;
         Ok(container)
     }
 
@@ -236,10 +233,15 @@ impl Container {
         Ok(Exit { status, oom_killed, cleanup_errors })
     }
 
-    fn expect_ready(&self, mut on_mounted: Option<OnMounted>) -> Result<Option<OwnedFd>> {
+    /// Waits for the init to report ready (with its terminal's master, if it has one);
+    /// `on_mounted` runs the runtime's hooks when the init stops for them.
+    pub fn wait_ready(&mut self, mut on_mounted: Option<OnMounted>) -> Result<()> {
         loop {
             match self.channel.recv()? {
-                Some((Message::Ready, fd)) => return Ok(fd),
+                Some((Message::Ready, fd)) => {
+                    self.pty_master = fd;
+                    return Ok(());
+                }
                 Some((Message::Mounted, _)) => {
                     // Once at most: a second Mounted, or one without hooks to run, is unexpected.
                     let Some(run_hooks) = on_mounted.take() else {
