@@ -51,9 +51,16 @@ pub enum CgroupError {
     Busy { path: PathBuf },
 }
 
+/// Writes one value to an existing control file: opened for writing only (no O_CREAT, whose
+/// lookup locks the directory, nor O_TRUNC), and in one write, as the kernel parses it.
 pub fn write(dir: &Path, file: &str, value: impl AsRef<[u8]>) -> Result<(), CgroupError> {
+    use std::io::Write;
     let path = dir.join(file);
-    std::fs::write(&path, value).map_err(|source| CgroupError::Io { op: "write", path, source })
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(value.as_ref()))
+        .map_err(|source| CgroupError::Io { op: "write", path, source })
 }
 
 pub fn read(dir: &Path, file: &str) -> Result<String, CgroupError> {
