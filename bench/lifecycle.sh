@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Container start-up time and peak memory: rocker-runtime against runc and crun, on one
 # busybox bundle running /bin/true. Run as root; bench/README.md explains the figures.
-#   BENCH_RUNS (50), BENCH_WARMUP (5), BENCH_RSS_RUNS (5), ROCKER_RUNTIME (a built binary)
+#   BENCH_RUNS (50), BENCH_ROUNDS (3), BENCH_WARMUP (5), BENCH_RSS_RUNS (5),
+#   ROCKER_RUNTIME (a built binary)
 set -euo pipefail
 
 RUNS=${BENCH_RUNS:-50}
+ROUNDS=${BENCH_ROUNDS:-3}
 WARMUP=${BENCH_WARMUP:-5}
 RSS_RUNS=${BENCH_RSS_RUNS:-5}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -196,33 +198,42 @@ for name in "${NAMES[@]}"; do
 done
 
 # --- 5. start-up time ---
-note "hyperfine runs the three commands of one invocation one after the other (rocker, runc, crun),"
-note "  not interleaved; create+start+delete is one 'sh -c' line, so it includes a /bin/sh start"
-note "  (the same for all three; measured alone below)"
-echo "$(nproc) CPUs, kernel $(uname -r), $RUNS runs + $WARMUP warm-up per command"
+note "hyperfine runs the commands of one invocation one after the other, not interleaved; medians"
+note "  here drift by up to a third between invocations, so each scenario has $ROUNDS rounds with the"
+note "  runtimes' order rotated (rocker first, then second, then third...), and each median is over"
+note "  all of a runtime's runs; create+start+delete is one 'sh -c' line, so it includes a /bin/sh"
+note "  start (the same for all three; measured alone below)"
+echo "$(nproc) CPUs, kernel $(uname -r), $ROUNDS rounds x ($RUNS runs + $WARMUP warm-up) per command"
 rocker_v=$("$ROCKER" --version | head -n1)
 runc_v=$(runc --version | head -n1)
 crun_v=$(crun --version | head -n1)
 echo "$rocker_v | $runc_v | $crun_v"
 
-hf() { # hf JSON HYPERFINE-OPTIONS...
-    local json=$1
-    shift
-    echo
-    echo "== $json"
-    "${NS[@]}" hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" \
-        --export-json "$T/$json.json" "$@"
-}
-run_args=()
-csd_args=()
+declare -A RUN_CMD CSD_CMD
 for name in "${NAMES[@]}"; do
-    run_args+=(-n "$name" "$(hf_cmd "$name" run -b "$B" "$ID")")
-    csd_args+=(-n "$name" "sh -c '$(hf_cmd "$name" create -b "$B" "$ID") && $(hf_cmd "$name" start "$ID") && $(hf_cmd "$name" delete -f "$ID")'")
+    RUN_CMD[$name]=$(hf_cmd "$name" run -b "$B" "$ID")
+    CSD_CMD[$name]="sh -c '$(hf_cmd "$name" create -b "$B" "$ID") && $(hf_cmd "$name" start "$ID") && $(hf_cmd "$name" delete -f "$ID")'"
 done
-hf run "${run_args[@]}"
-hf run-idle --prepare 'sleep 0.1' "${run_args[@]}"
-hf csd "${csd_args[@]}" -n "sh alone" "sh -c :"
-hf csd-idle --prepare 'sleep 0.1' "${csd_args[@]}"
+hf() { # hf SCENARIO CMD-ARRAY-NAME [HYPERFINE-OPTIONS...]: ROUNDS invocations, order rotated
+    local scenario=$1 round i name order
+    local -n cmds=$2
+    shift 2
+    for ((round = 0; round < ROUNDS; round++)); do
+        order=()
+        for ((i = 0; i < ${#NAMES[@]}; i++)); do
+            name=${NAMES[$(((i + round) % ${#NAMES[@]}))]}
+            order+=(-n "$name" "${cmds[$name]}")
+        done
+        echo
+        echo "== $scenario, round $((round + 1)) of $ROUNDS"
+        "${NS[@]}" hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" \
+            --export-json "$T/$scenario.$round.json" "${order[@]}" "$@"
+    done
+}
+hf run RUN_CMD
+hf run-idle RUN_CMD --prepare 'sleep 0.1'
+hf csd CSD_CMD -n "sh alone" "sh -c :"
+hf csd-idle CSD_CMD --prepare 'sleep 0.1'
 
 # --- 6. peak RSS of `run`: the largest process of the runtime's tree, as wait4 reports it ---
 for name in "${NAMES[@]}"; do
@@ -238,24 +249,34 @@ done
 
 # --- the table ---
 echo
-python3 - "$T" "$RSS_RUNS" <<'PY'
-import json, sys
+python3 - "$T" "$RSS_RUNS" "$ROUNDS" <<'PY'
+import glob, json, statistics, sys
 
-t, rss_runs = sys.argv[1:]
+t, rss_runs, rounds = sys.argv[1:]
 rows = [("run /bin/true", "run"), ("run, 100 ms idle before each", "run-idle"),
         ("create+start+delete", "csd"), ("create+start+delete, 100 ms idle", "csd-idle")]
 head = f"{'median, ms':34}{'rocker':>8}{'runc':>8}{'crun':>8}{'r/crun':>8}{'r/runc':>8}"
 print(head)
 print("-" * len(head))
 sh_alone = None
+spread = []
 for label, name in rows:
-    with open(f"{t}/{name}.json") as f:
-        med = {r["command"]: r["median"] * 1e3 for r in json.load(f)["results"]}
+    times, round_ratios = {}, []
+    for path in sorted(glob.glob(f"{t}/{name}.*.json")):
+        with open(path) as f:
+            results = json.load(f)["results"]
+        for r in results:
+            times.setdefault(r["command"], []).extend(r["times"])
+        one = {r["command"]: r["median"] for r in results}
+        round_ratios.append(one["rocker"] / one["crun"])
+    med = {cmd: statistics.median(ts) * 1e3 for cmd, ts in times.items()}
     sh_alone = med.get("sh alone", sh_alone)
     r, ru, c = med["rocker"], med["runc"], med["crun"]
     print(f"{label:34}{r:8.2f}{ru:8.2f}{c:8.2f}{r / c:8.2f}{r / ru:8.2f}")
+    spread.append(f"{label}: {min(round_ratios):.2f}-{max(round_ratios):.2f}")
 rss = dict(line.split() for line in open(f"{t}/rss.txt"))
 r, ru, c = (int(rss[n]) / 1024 for n in ("rocker", "runc", "crun"))
 print(f"{'peak RSS of run, MiB (max of ' + rss_runs + ')':34}{r:8.1f}{ru:8.1f}{c:8.1f}{r / c:8.2f}{r / ru:8.2f}")
 print(f"\n'sh -c :' alone (inside every create+start+delete figure): {sh_alone:.2f} ms")
+print(f"rocker/crun within each of the {rounds} rounds: " + "; ".join(spread))
 PY
