@@ -163,6 +163,19 @@ fn run_in_the_foreground_returns_the_exit_code_and_leaves_nothing() {
 }
 
 #[test]
+fn the_container_runs_on_the_cpus_the_runtime_may_use() {
+    // The runtime moves itself off its CPU while it sets up the cgroup; the init must keep
+    // the affinity it was started with.
+    let f = Fixture::new();
+    f.command("a1", "grep Cpus_allowed_list /proc/self/status");
+    let r = f.rt(&["run", "a1"]);
+    ok(&r);
+    let own = std::fs::read_to_string("/proc/self/status").unwrap();
+    let own = own.lines().find(|l| l.starts_with("Cpus_allowed_list")).unwrap();
+    assert_eq!(r.stdout.trim(), own);
+}
+
+#[test]
 fn run_detached_then_force_delete() {
     let f = Fixture::new();
     f.command("d1", "exec sleep 100");
