@@ -63,6 +63,22 @@ pub fn write(dir: &Path, file: &str, value: impl AsRef<[u8]>) -> Result<(), Cgro
         .map_err(|source| CgroupError::Io { op: "write", path, source })
 }
 
+/// A control file opened for writing, for a later write (possibly by another process).
+pub fn open_for_writing(dir: &Path, file: &str) -> Result<std::os::fd::OwnedFd, CgroupError> {
+    let path = dir.join(file);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map(std::os::fd::OwnedFd::from)
+        .map_err(|source| CgroupError::Io { op: "open", path, source })
+}
+
+/// What `fd` is open on, for an error message.
+pub fn fd_path(fd: &std::os::fd::OwnedFd) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default()
+}
+
 pub fn read(dir: &Path, file: &str) -> Result<String, CgroupError> {
     let path = dir.join(file);
     read_virtual(&path).map_err(|source| CgroupError::Io { op: "read", path, source })

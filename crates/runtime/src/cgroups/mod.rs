@@ -16,7 +16,7 @@ mod pids;
 mod v1;
 mod v2;
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxDevice, LinuxResources};
@@ -31,11 +31,16 @@ pub trait Manager {
     /// The cgroup directory to clone the init straight into (`CLONE_INTO_CGROUP`), if the
     /// backend allows it.
     fn clone_target(&self) -> Option<BorrowedFd<'_>>;
-    /// Moves the calling process into the container's cgroup, in every hierarchy. The
-    /// container's init calls it on itself: the kernel takes a fast path when a
-    /// single-threaded process moves itself (writing `0`), while moving another process by
-    /// pid waits for an RCU grace period, several milliseconds on a cold cgroup.
-    fn join_self(&self) -> Result<(), CgroupError>;
+    /// The files through which a process moves itself into the container's cgroup by
+    /// writing `0` (v1: each hierarchy's `tasks`; v2: `cgroup.procs`), opened for writing.
+    /// The kernel takes a fast path when a single-threaded process moves itself, while
+    /// moving another process by pid waits for an RCU grace period, several milliseconds on
+    /// a cold cgroup; so the runtime opens these and the init writes to them.
+    fn join_files(&self) -> Result<Vec<OwnedFd>, CgroupError>;
+    /// Moves the calling (single-threaded) process into the container's cgroup.
+    fn join_self(&self) -> Result<(), CgroupError> {
+        join_through(&self.join_files()?)
+    }
     /// Moves `pid` into the container's cgroup, for a child that cannot move itself (root of
     /// a user namespace is nobody to the host's cgroup files).
     fn add_process(&self, pid: nix::unistd::Pid) -> Result<(), CgroupError>;
@@ -127,6 +132,17 @@ pub fn prepare(cgroups_path: &str) -> Result<Box<dyn Manager>, CgroupError> {
         Version::V1 => Ok(Box::new(v1::V1Cgroup::locate(rel)?)),
         Version::V2 => Ok(Box::new(v2::V2Cgroup::create(rel)?)),
     }
+}
+
+/// Moves the calling process into a cgroup through its [`Manager::join_files`].
+pub fn join_through(files: &[OwnedFd]) -> Result<(), CgroupError> {
+    files.iter().try_for_each(|f| {
+        nix::unistd::write(f, b"0").map(drop).map_err(|e| CgroupError::Io {
+            op: "write 0 to",
+            path: fs::fd_path(f),
+            source: e.into(),
+        })
+    })
 }
 
 /// The spec's resources with the device rules a container always needs added after its own

@@ -1,6 +1,6 @@
 //! The cgroup v1 backend: one directory per mounted hierarchy.
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
@@ -82,9 +82,9 @@ impl Manager for V1Cgroup {
         None
     }
 
-    fn join_self(&self) -> Result<(), CgroupError> {
+    fn join_files(&self) -> Result<Vec<OwnedFd>, CgroupError> {
         // `tasks` moves the calling thread; the init is single-threaded, so that is all of it.
-        self.hierarchies.iter().try_for_each(|h| fs::write(&h.dir, "tasks", "0"))
+        self.hierarchies.iter().map(|h| fs::open_for_writing(&h.dir, "tasks")).collect()
     }
 
     fn add_process(&self, pid: nix::unistd::Pid) -> Result<(), CgroupError> {

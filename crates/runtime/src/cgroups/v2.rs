@@ -76,8 +76,8 @@ impl Manager for V2Cgroup {
         Some(self.fd.as_fd())
     }
 
-    fn join_self(&self) -> Result<(), CgroupError> {
-        fs::write(&self.dir, "cgroup.procs", "0")
+    fn join_files(&self) -> Result<Vec<OwnedFd>, CgroupError> {
+        Ok(vec![fs::open_for_writing(&self.dir, "cgroup.procs")?])
     }
 
     fn add_process(&self, pid: nix::unistd::Pid) -> Result<(), CgroupError> {

@@ -35,7 +35,8 @@ pub enum Message {
     /// v1, the child is in its cgroup): it can become root in its namespace.
     Mapped,
     /// parent -> child (not in a new user namespace, and not cloned into its cgroup): the
-    /// cgroup is made and limited; the init may join it.
+    /// cgroup is made and limited; with it, the files through which the init joins it
+    /// (opened by the runtime, so that the init can join after its pivot_root).
     CgroupReady,
     /// child -> parent: a setup step failed; the init exits without running user code.
     InitFailed { step: String, message: String },
@@ -60,6 +61,8 @@ pub enum ChannelError {
     Recv(nix::Error),
     #[error("malformed message on the runtime<->init channel: {0}")]
     Decode(serde_json::Error),
+    #[error("{0} descriptors for one message on the runtime<->init channel: more than the 32 allowed")]
+    TooManyFds(usize),
     #[error("a message of {0} bytes on the runtime<->init channel: more than the 64 KiB allowed")]
     TooLong(usize),
     #[error("the container init exited before reporting {expected}")]
@@ -75,6 +78,8 @@ pub struct Channel {
 
 /// Largest message we accept; error texts are the only variable part.
 const MAX_MESSAGE: usize = 64 * 1024;
+/// Most descriptors one message carries: a cgroup v1 file per hierarchy.
+const MAX_FDS: usize = 32;
 
 impl Channel {
     /// A connected pair: (parent's end, child's end).
@@ -85,23 +90,26 @@ impl Channel {
     }
 
     pub fn send(&self, msg: &Message) -> Result<(), ChannelError> {
-        self.send_with_fd(msg, None)
+        self.send_with_fds(msg, &[])
     }
 
-    pub fn send_with_fd(&self, msg: &Message, fd: Option<RawFd>) -> Result<(), ChannelError> {
+    pub fn send_with_fds(&self, msg: &Message, fds: &[RawFd]) -> Result<(), ChannelError> {
         let what = message_name(msg);
+        if fds.len() > MAX_FDS {
+            return Err(ChannelError::TooManyFds(fds.len()));
+        }
         let bytes = serde_json::to_vec(msg).expect("channel messages always serialize");
         let iov = [IoSlice::new(&bytes)];
-        let fds = fd.map(|fd| [fd]);
-        let cmsgs: Vec<ControlMessage> = fds.iter().map(|f| ControlMessage::ScmRights(f)).collect();
+        let rights = [ControlMessage::ScmRights(fds)];
+        let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
         // No SIGPIPE if the peer is gone (a created container whose runtime has exited).
-        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None)
+        sendmsg::<()>(self.fd.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None)
             .map_err(|source| ChannelError::Send { what, source })?;
         Ok(())
     }
 
-    /// The next message and the file descriptor sent with it; `None` at end-of-file.
-    pub fn recv(&self) -> Result<Option<(Message, Option<OwnedFd>)>, ChannelError> {
+    /// The next message and the file descriptors sent with it; `None` at end-of-file.
+    pub fn recv(&self) -> Result<Option<(Message, Vec<OwnedFd>)>, ChannelError> {
         // Sized to the message (a peek tells its length): a 64 KiB buffer for a few bytes
         // cost a tenth of a millisecond in page faults on each of the handshake's receives.
         let next = self.next_len()?;
@@ -109,8 +117,8 @@ impl Channel {
             return Err(ChannelError::TooLong(next));
         }
         let mut buf = vec![0u8; next.max(1)];
-        let mut cmsg_buf = cmsg_space!([RawFd; 1]);
-        let (len, fd) = loop {
+        let mut cmsg_buf = cmsg_space!([RawFd; MAX_FDS]);
+        let (len, fds) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
             match recvmsg::<()>(
                 self.fd.as_raw_fd(),
@@ -119,15 +127,15 @@ impl Channel {
                 MsgFlags::MSG_CMSG_CLOEXEC,
             ) {
                 Ok(r) => {
-                    let mut fd = None;
+                    let mut owned = Vec::new();
                     for cmsg in r.cmsgs().map_err(ChannelError::Recv)? {
                         if let ControlMessageOwned::ScmRights(fds) = cmsg {
                             // SAFETY: the kernel just installed these descriptors in our table
                             // and nothing else owns them.
-                            fd = fds.first().map(|&f| unsafe { OwnedFd::from_raw_fd(f) });
+                            owned.extend(fds.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
                         }
                     }
-                    break (r.bytes, fd);
+                    break (r.bytes, owned);
                 }
                 Err(nix::Error::EINTR) => continue,
                 Err(e) => return Err(ChannelError::Recv(e)),
@@ -137,7 +145,7 @@ impl Channel {
             return Ok(None);
         }
         let msg = serde_json::from_slice(&buf[..len]).map_err(ChannelError::Decode)?;
-        Ok(Some((msg, fd)))
+        Ok(Some((msg, fds)))
     }
 
     /// The length of the next message, waiting for one (0 at end-of-file).

@@ -95,7 +95,7 @@ fn child(
     let prepared = user_process::prepare(process, seccomp, preserve_fds)?;
     let finalized = user_process::finalize(process, prepared)?;
     let master = finalized.pty_master.as_ref().map(|m| m.as_raw_fd());
-    step("reporting readiness", channel.send_with_fd(&Message::Ready, master))?;
+    step("reporting readiness", channel.send_with_fds(&Message::Ready, master.as_slice()))?;
     wait_for_start(channel, &StartSignal::Channel);
     user_process::exec_process(process, finalized)
 }

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::channel::{Channel, Message};
 use super::user_process::{self, step, wait_for_start};
 use super::{LaunchOptions, StartSignal};
-use crate::cgroups::Manager;
+use crate::cgroups::{self, Manager};
 use crate::hooks::{self, Kind};
 use crate::namespaces::{self, Plan};
 use crate::state::Status;
@@ -61,13 +61,15 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
             nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)),
         )?;
     }
-    // The runtime makes the cgroup while this process makes its mounts: it joins once they
-    // are done, unless something before them needs the cgroup (its directories for a
-    // `cgroup` mount, its place for a cgroup namespace, which also decides what a joined
-    // one lets it write).
+    // The runtime makes the cgroup while this process sets up its root: it joins at the end
+    // of that, through files the runtime opened (the host's cgroup tree is out of its reach
+    // after pivot_root), unless something on the way needs the cgroup: a `cgroup` mount (its
+    // directories), a cgroup namespace (rooted where the init is; a joined one also decides
+    // what it may write), or hooks (which run in, or look at, the container's cgroup).
     let cgroup_first = has_cgroup_mount(spec)
         || namespaces.new.contains(CloneFlags::CLONE_NEWCGROUP)
-        || namespaces.join.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWCGROUP);
+        || namespaces.join.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWCGROUP)
+        || hooks::init_waits_for_runtime(spec.hooks().as_ref());
     if cgroup_first {
         enter_cgroup(channel, args)?;
     }
@@ -81,10 +83,6 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
     let process = spec.process().as_ref().expect("launch checked that the spec has a process");
 
     step("setting up the root filesystem", rootfs::mount_all(spec, rootfs, &cgroup.dirs()))?;
-    if !cgroup_first {
-        // Before any hook runs, and while the host's /sys/fs/cgroup is still at that path.
-        enter_cgroup(channel, args)?;
-    }
     let hook_state = if hooks::init_waits_for_runtime(spec.hooks().as_ref()) {
         Some(run_create_hooks(channel, spec)?)
     } else {
@@ -103,6 +101,10 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
     if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         step("setting the personality", security::set_personality(p))?;
     }
+    if !cgroup_first {
+        // Before anything is allocated for the user's process, and while still privileged.
+        enter_cgroup(channel, args)?;
+    }
     // After pivot_root, so /dev/ptmx is the container's own devpts instance.
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let prepared = user_process::prepare(process, seccomp, opts.preserve_fds)?;
@@ -115,7 +117,7 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
         step("setting the parent-death signal", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
     }
     let master = finalized.pty_master.as_ref().map(|m| m.as_raw_fd());
-    step("reporting readiness", channel.send_with_fd(&Message::Ready, master))?;
+    step("reporting readiness", channel.send_with_fds(&Message::Ready, master.as_slice()))?;
     let fifo = wait_for_start(channel, start);
     let Err(failure) = start_process(spec, process, hook_state, finalized);
     if let Some(fifo) = fifo {
@@ -129,11 +131,12 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
 /// cgroup as "/".
 fn enter_cgroup(channel: &Channel, args: &InitArgs) -> Result<(), Message> {
     if args.join_cgroup {
-        if !matches!(channel.recv(), Ok(Some((Message::CgroupReady, _)))) {
+        let files = match channel.recv() {
+            Ok(Some((Message::CgroupReady, files))) => files,
             // The runtime failed, and kills the init.
-            user_process::exit_now(1);
-        }
-        step("joining the container's cgroup", args.cgroup.join_self())?;
+            _ => user_process::exit_now(1),
+        };
+        step("joining the container's cgroup", cgroups::join_through(&files))?;
     }
     if args.namespaces.new.contains(CloneFlags::CLONE_NEWCGROUP) {
         step("creating the cgroup namespace", nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP))?;

@@ -1,6 +1,6 @@
 //! The runtime's side of starting a container: checks, cgroup, clone, and the handshake.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sched::{sched_getaffinity, sched_getcpu, sched_setaffinity, CloneFlags, CpuSet};
@@ -157,8 +157,8 @@ impl StepAside {
         let Ok(allowed) = sched_getaffinity(own) else { return StepAside(None) };
         let Ok(here) = sched_getcpu() else { return StepAside(None) };
         let mut others = allowed;
-        let others_left = others.unset(here).is_ok()
-            && (0..CpuSet::count()).any(|cpu| others.is_set(cpu).unwrap_or(false));
+        let others_left =
+            others.unset(here).is_ok() && (0..CpuSet::count()).any(|cpu| others.is_set(cpu).unwrap_or(false));
         if others_left && sched_setaffinity(own, &others).is_ok() {
             StepAside(Some(allowed))
         } else {
@@ -206,7 +206,9 @@ impl Container {
             }
             self.channel.send(&Message::Mapped)?;
         } else if !in_cgroup {
-            self.channel.send(&Message::CgroupReady)?;
+            let files = cgroup.join_files()?;
+            let raw: Vec<_> = files.iter().map(|f| f.as_raw_fd()).collect();
+            self.channel.send_with_fds(&Message::CgroupReady, &raw)?;
         }
         Ok(())
     }
@@ -272,8 +274,8 @@ impl Container {
     pub fn wait_ready(&mut self, mut on_mounted: Option<OnMounted>) -> Result<()> {
         loop {
             match self.channel.recv()? {
-                Some((Message::Ready, fd)) => {
-                    self.pty_master = fd;
+                Some((Message::Ready, fds)) => {
+                    self.pty_master = fds.into_iter().next();
                     return Ok(());
                 }
                 Some((Message::Mounted, _)) => {

@@ -9,13 +9,13 @@
 //!                                                  [new user namespace: wait for Mapped]
 //!  v1: make the cgroup directories                 rootfs: private, bind, mounts, /dev
 //!  write limits                                      (after the join instead, when a
-//!  [new user namespace: write the maps, move the      cgroup mount or namespace needs
-//!    init into its cgroup, Mapped]                    the cgroup)
-//!  v1: CgroupReady ------------------------------> v1: join the cgroup ("0" > tasks)
+//!  [new user namespace: write the maps, move the      cgroup mount or namespace or a
+//!    init into its cgroup, Mapped]                    hook needs the cgroup)
 //!                  <------------------------------ [a spec with hooks: Mounted]
 //!  [prestart, createRuntime hooks]
 //!  [HooksRan{state}] ------------------------------> [createContainer hooks]
 //!                                                  pivot_root, masks; lo up; hostname
+//!  v1: CgroupReady + tasks files ----------------> v1: join the cgroup ("0" > tasks)
 //!                                                  [terminal: open pty in its own devpts]
 //!                                                  PATH lookup, user, cwd, capabilities
 //!                  <------------------------------ Ready (+ pty master as SCM_RIGHTS)
