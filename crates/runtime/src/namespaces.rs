@@ -25,6 +25,16 @@ impl Plan {
     pub fn all(&self) -> CloneFlags {
         self.join.iter().fold(self.new, |acc, (flag, _)| acc | *flag)
     }
+
+    /// The namespace of kind `flag` to join, if the spec names one by path.
+    pub fn joined(&self, flag: CloneFlags) -> Option<&OwnedFd> {
+        self.join.iter().find(|(f, _)| *f == flag).map(|(_, fd)| fd)
+    }
+
+    /// Whether the container's processes are in a user namespace of their own or joined.
+    pub fn in_user_namespace(&self) -> bool {
+        self.all().contains(CloneFlags::CLONE_NEWUSER)
+    }
 }
 
 pub fn plan(spec: &Spec) -> Result<Plan> {
@@ -38,7 +48,7 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
             LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
             LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
             LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-            LinuxNamespaceType::User if ns.path().is_none() => CloneFlags::CLONE_NEWUSER,
+            LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
             LinuxNamespaceType::Time if ns.path().is_none() => {
                 plan.new_time = true;
                 continue;
@@ -71,9 +81,19 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
         l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
             && l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
     });
-    if plan.new.contains(CloneFlags::CLONE_NEWUSER) != mapped {
+    // A joined user namespace has its maps already; the spec may repeat them (containerd does).
+    if plan.new.contains(CloneFlags::CLONE_NEWUSER) != mapped
+        && plan.joined(CloneFlags::CLONE_NEWUSER).is_none()
+    {
         return Err(Error::InvalidSpec(
             "a new user namespace needs linux.uidMappings and linux.gidMappings, and they need one".into(),
+        ));
+    }
+    if plan.joined(CloneFlags::CLONE_NEWUSER).is_some() && plan.joined(CloneFlags::CLONE_NEWPID).is_some() {
+        return Err(Error::InvalidSpec(
+            "joining both a user namespace and a PID namespace by path is not supported yet: give the \
+             container a PID namespace of its own"
+                .into(),
         ));
     }
     if !plan.new.contains(CloneFlags::CLONE_NEWNS) {

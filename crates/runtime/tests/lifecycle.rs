@@ -1201,6 +1201,86 @@ fn a_user_namespace_maps_container_root_to_an_unprivileged_host_user() {
 }
 
 #[test]
+fn a_member_joins_a_pods_user_namespace_by_path() {
+    // As Kubernetes runs a pod with user namespaces: the sandbox makes the user namespace
+    // (and network, IPC, UTS); a member joins them by path and has mount and PID of its own.
+    let f = Fixture::new();
+    let status = Command::new("chown").args(["-R", "100000:100000"]).arg(f.rootfs_file("")).status().unwrap();
+    assert!(status.success());
+    let map = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    f.command("sandbox", "echo ready > /ready; exec sleep 100");
+    f.edit_config(|c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "user"}));
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map.clone();
+    });
+    ok(&f.rt(&["run", "-d", "sandbox"]));
+    wait_for("the sandbox", || f.rootfs_file("ready").exists());
+    let state: Value = serde_json::from_str(&f.rt(&["state", "sandbox"]).stdout).unwrap();
+    let sandbox = state["pid"].as_i64().unwrap();
+    let joined = ["user", "net", "ipc", "uts"];
+    f.command(
+        "member",
+        "for k in user net ipc uts mnt pid; do readlink /proc/self/ns/$k; done; id -u; cat /proc/self/uid_map; \
+         echo $$; touch /made-by-member",
+    );
+    f.edit_config(|c| {
+        c.as_object_mut().unwrap().remove("hostname");
+        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            let kind = match n["type"].as_str().unwrap() {
+                "network" => "net",
+                other => other,
+            };
+            if joined.contains(&kind) {
+                n["path"] = format!("/proc/{sandbox}/ns/{kind}").into();
+            }
+        }
+    });
+    let r = f.rt(&["run", "member"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let ns = |pid: &str, kind: &str| std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+    for (i, kind) in ["user", "net", "ipc", "uts", "mnt", "pid"].iter().enumerate() {
+        let sandbox_ns = ns(&sandbox.to_string(), kind);
+        if joined.contains(kind) {
+            assert_eq!(sandbox_ns.to_str().unwrap(), lines[i], "{kind}: {}", r.stdout);
+        } else {
+            assert_ne!(sandbox_ns.to_str().unwrap(), lines[i], "{kind} must be the member's own");
+        }
+    }
+    assert_eq!(lines[6], "0", "root inside: {}", r.stdout);
+    assert_eq!(lines[7].split_whitespace().collect::<Vec<_>>(), ["0", "100000", "65536"]);
+    assert_eq!(lines[8], "1", "the member is its own PID namespace's init");
+    // Its files belong to the mapped range on the host.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(f.rootfs_file("made-by-member")).unwrap().uid(), 100000);
+    // A path that is no user namespace fails the first child, which says so; nothing is left.
+    f.edit_config(|c| {
+        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "user" {
+                n["path"] = format!("/proc/{sandbox}/ns/net").into();
+            }
+        }
+    });
+    let r = f.rt(&["run", "member3"]);
+    assert!(r.code != 0 && r.stderr.contains("joining the user namespace"), "{}", r.stderr);
+    let left = f.cg.children();
+    assert!(left.iter().all(|d| d.ends_with("sandbox")), "only the sandbox's cgroup: {left:?}");
+    // Joined user and PID namespaces together are refused, with the reason.
+    f.edit_config(|c| {
+        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "pid" {
+                n["path"] = format!("/proc/{sandbox}/ns/pid").into();
+            }
+        }
+    });
+    let r = f.rt(&["run", "member2"]);
+    assert!(r.code != 0 && r.stderr.contains("PID namespace by path is not supported"), "{}", r.stderr);
+    ok(&f.rt(&["delete", "-f", "sandbox"]));
+    assert!(f.cg.children().is_empty());
+}
+
+#[test]
 fn a_cgroup_namespace_is_rooted_at_the_containers_cgroup() {
     let f = Fixture::new();
     f.command("cgns", "cat /proc/self/cgroup");

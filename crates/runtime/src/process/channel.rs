@@ -38,6 +38,9 @@ pub enum Message {
     /// cgroup is made and limited; with it, the files through which the init joins it
     /// (opened by the runtime, so that the init can join after its pivot_root).
     CgroupReady,
+    /// first child -> parent, for a user namespace joined by path: the init it cloned, in
+    /// that namespace, as the runtime's child (see `init::run_in_joined_user_namespace`).
+    InitPid { pid: i32 },
     /// child -> parent: a setup step failed; the init exits without running user code.
     InitFailed { step: String, message: String },
     /// child -> parent: execve of the user's process failed.
@@ -172,6 +175,7 @@ fn message_name(msg: &Message) -> &'static str {
         Message::Start => "Start",
         Message::Mapped => "Mapped",
         Message::CgroupReady => "CgroupReady",
+        Message::InitPid { .. } => "InitPid",
         Message::InitFailed { .. } => "InitFailed",
         Message::ExecFailed { .. } => "ExecFailed",
     }

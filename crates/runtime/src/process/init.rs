@@ -3,7 +3,7 @@
 //! function; the comments say why a step sits where it does.
 
 use std::convert::Infallible;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::sched::CloneFlags;
@@ -14,6 +14,7 @@ use oci_spec::runtime::{Process, Spec};
 use serde_json::Value;
 
 use super::channel::{Channel, Message};
+use super::clone::{clone_child, Cloned};
 use super::user_process::{self, step, wait_for_start};
 use super::{LaunchOptions, StartSignal};
 use crate::cgroups::{self, Manager};
@@ -38,6 +39,29 @@ pub fn run(channel: Channel, args: &InitArgs) -> ! {
     user_process::run_child(&channel, || init(&channel, args))
 }
 
+/// Entry point of the child after clone when the spec joins a user namespace by path (a
+/// Kubernetes pod's): namespaces made by the clone would belong to the runtime's user
+/// namespace, where the init, once in the joined one, has no privilege over them. So this
+/// first child joins it, makes the spec's new namespaces from inside, and clones the init
+/// into them as the runtime's child (CLONE_PARENT); it reports the init's pid and exits.
+pub fn run_in_joined_user_namespace(channel: Channel, userns: &OwnedFd, args: &InitArgs) -> ! {
+    user_process::run_child(&channel, || {
+        step("joining the user namespace", nix::sched::setns(userns, CloneFlags::CLONE_NEWUSER))?;
+        let new = args.namespaces.new;
+        // The PID namespace is for the init, the next child; the cgroup one the init makes.
+        let here = new - CloneFlags::CLONE_NEWPID - CloneFlags::CLONE_NEWCGROUP;
+        step("creating the container's namespaces", nix::sched::unshare(here))?;
+        let flags = CloneFlags::CLONE_PARENT | (new & CloneFlags::CLONE_NEWPID);
+        match step("cloning the container's init", clone_child(flags, None))? {
+            Cloned::Child { .. } => init(&channel, args),
+            Cloned::Parent { child, .. } => {
+                step("reporting the init's pid", channel.send(&Message::InitPid { pid: child.as_raw() }))?;
+                user_process::exit_now(0)
+            }
+        }
+    })
+}
+
 fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
     let InitArgs { spec, rootfs, namespaces, cgroup, opts, .. } = *args;
     let start = &opts.start;
@@ -46,9 +70,9 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
         // instead of leaving it running unsupervised.
         step("setting the parent-death signal", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
     }
-    if namespaces.new.contains(CloneFlags::CLONE_NEWUSER) {
-        // Nothing privileged before the runtime has written the maps: until then this process
-        // is nobody in its namespace.
+    if namespaces.in_user_namespace() {
+        // Nothing privileged before the runtime has written the maps (of a new namespace) and
+        // moved it into its cgroup: until then this process is nobody in its namespace.
         if !matches!(channel.recv(), Ok(Some((Message::Mapped, _)))) {
             user_process::exit_now(1);
         }
@@ -74,8 +98,9 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
         enter_cgroup(channel, args)?;
     }
     // Namespaces shared with others (a Kubernetes pod's network, say); the PID namespace, if
-    // any, was joined by the runtime before the clone.
-    for (flag, fd) in namespaces.join.iter().filter(|(f, _)| *f != CloneFlags::CLONE_NEWPID) {
+    // any, was joined by the runtime before the clone, the user one before the init's clone.
+    let joined_before = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWUSER;
+    for (flag, fd) in namespaces.join.iter().filter(|(f, _)| !joined_before.contains(*f)) {
         step(&format!("joining the namespace {flag:?}"), nix::sched::setns(fd, *flag))?;
     }
     // Device nodes and directories get exactly the modes the spec asks for.

@@ -111,11 +111,15 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
     let for_children = namespaces::for_children(&plan, linux.and_then(|l| l.time_offsets().as_ref()))?;
     // The cgroup namespace is made by the init once it is in its cgroup (its root is the
     // cgroup of whoever makes it): not by the clone, which runs where the runtime is.
-    let cloned = clone_child(plan.new - CloneFlags::CLONE_NEWCGROUP, cgroup.get().clone_target());
+    // A joined user namespace: the first child makes the new namespaces from inside it.
+    let joined_user = plan.joined(CloneFlags::CLONE_NEWUSER);
+    let flags =
+        if joined_user.is_some() { CloneFlags::empty() } else { plan.new - CloneFlags::CLONE_NEWCGROUP };
+    let cloned = clone_child(flags, cgroup.get().clone_target());
     if !matches!(cloned, Ok(Cloned::Child { .. })) {
         for_children.restore()?;
     }
-    let userns = plan.new.contains(CloneFlags::CLONE_NEWUSER);
+    let userns = plan.in_user_namespace();
     let (pid, in_cgroup) = match cloned? {
         Cloned::Child { in_cgroup } => {
             drop(parent_end);
@@ -124,11 +128,17 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
                 rootfs: &rootfs,
                 namespaces: &plan,
                 cgroup: cgroup.get(),
-                // In a new user namespace the runtime moves it (see set_up_cgroup).
+                // In a user namespace the runtime moves it (see set_up_cgroup).
                 join_cgroup: !in_cgroup && !userns,
                 opts: &opts,
             };
-            init::run(child_end, &args)
+            match joined_user {
+                Some(userns) => init::run_in_joined_user_namespace(child_end, userns, &args),
+                None => init::run(child_end, &args),
+            }
+        }
+        Cloned::Parent { child, in_cgroup } if joined_user.is_some() => {
+            (init_from_first_child(child, &parent_end)?, in_cgroup)
         }
         Cloned::Parent { child, in_cgroup } => (child, in_cgroup),
     };
@@ -138,9 +148,24 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
     let mut container =
         Container { pid, channel: parent_end, pty_master: None, cgroup: cgroup.take(), status: None };
     let aside = StepAside::new();
-    container.set_up_cgroup(spec, userns, in_cgroup)?;
+    container.set_up_cgroup(spec, &plan, in_cgroup)?;
     drop(aside);
     Ok(container)
+}
+
+/// The init that `first` (see `init::run_in_joined_user_namespace`) cloned as our child,
+/// once `first` has reported it and exited.
+fn init_from_first_child(first: Pid, channel: &Channel) -> Result<Pid> {
+    let report = channel.recv();
+    if !matches!(report, Ok(Some((Message::InitPid { .. }, _)))) {
+        let _ = kill(first, Signal::SIGKILL);
+    }
+    let _ = waitpid(first, None);
+    match report? {
+        Some((Message::InitPid { pid }, _)) => Ok(Pid::from_raw(pid)),
+        Some((other, _)) => Err(failure(other, "the init's pid")),
+        None => Err(ChannelError::Closed { expected: "the init's pid" }.into()),
+    }
 }
 
 /// The kernel starts a new child on its parent's CPU, where it waits for the parent to
@@ -186,10 +211,10 @@ impl Container {
 
     /// The runtime's part of the cgroup, done while the init sets up its mounts: the
     /// directories the clone did not need, the limits, and then what lets the init go on
-    /// (in a new user namespace, whose root is nobody to the host's cgroup files, the
-    /// runtime writes its maps and moves it; otherwise the init joins by itself, which the
+    /// (in a user namespace, whose root is nobody to the host's cgroup files, the runtime
+    /// writes its maps if it is new and moves it; otherwise the init joins by itself, which the
     /// kernel does without the RCU wait that moving another process costs).
-    fn set_up_cgroup(&mut self, spec: &Spec, userns: bool, in_cgroup: bool) -> Result<()> {
+    fn set_up_cgroup(&mut self, spec: &Spec, plan: &namespaces::Plan, in_cgroup: bool) -> Result<()> {
         let linux = spec.linux().as_ref();
         let cgroup = self.cgroup.0.as_mut().expect("launch gives the container its cgroup");
         cgroup.make_dirs()?;
@@ -199,8 +224,10 @@ impl Container {
                 linux.and_then(|l| l.devices().as_deref()),
             ))?;
         }
-        if userns {
-            namespaces::write_id_maps(self.pid, spec)?;
+        if plan.in_user_namespace() {
+            if plan.new.contains(CloneFlags::CLONE_NEWUSER) {
+                namespaces::write_id_maps(self.pid, spec)?;
+            }
             if !in_cgroup {
                 cgroup.add_process(self.pid)?;
             }
