@@ -160,7 +160,10 @@ impl Channel {
             let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC;
             match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, None, flags) {
                 Ok(r) => return Ok(r.bytes),
-                Err(nix::Error::EINTR) => continue,
+                // The peer closed with a message of ours unread (an init that failed before
+                // reading CgroupReady or Start): the kernel reports that first, once, and
+                // what the peer sent before closing (its failure) is still queued behind it.
+                Err(nix::Error::EINTR) | Err(nix::Error::ECONNRESET) => continue,
                 Err(e) => return Err(ChannelError::Recv(e)),
             }
         }
@@ -178,5 +181,24 @@ fn message_name(msg: &Message) -> &'static str {
         Message::InitPid { .. } => "InitPid",
         Message::InitFailed { .. } => "InitFailed",
         Message::ExecFailed { .. } => "ExecFailed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_sent_before_closing_is_read_even_with_our_message_left_unread() {
+        let (parent, child) = Channel::pair().unwrap();
+        // The runtime's go-ahead, which the init never reads: it fails first and exits.
+        parent.send(&Message::Start).unwrap();
+        child.send(&Message::InitFailed { step: "mounting".into(), message: "no".into() }).unwrap();
+        drop(child);
+        match parent.recv().unwrap() {
+            Some((Message::InitFailed { step, .. }, _)) => assert_eq!(step, "mounting"),
+            other => panic!("expected the failure, got {other:?}"),
+        }
+        assert!(parent.recv().unwrap().is_none(), "then end-of-file");
     }
 }
