@@ -98,9 +98,19 @@ fn launch_recorded(
     opts: &CreateOptions,
     start: StartSignal,
 ) -> Result<(Container, Record)> {
+    // `run` with nothing to do, or to fail, between the init's Ready and its start: the
+    // go-ahead goes with the setup, so that the init does not wait for it.
+    let start_at_once = matches!(start, StartSignal::Channel)
+        && opts.console_socket.is_none()
+        && opts.pid_file.is_none()
+        && !spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false)
+        && !hooks::init_waits_for_runtime(spec.hooks().as_ref());
     let mut container = clone_init(spec, bundle, LaunchOptions { start, preserve_fds: opts.preserve_fds })?;
     let record = new_record(&state.id, spec, bundle);
     let saved = save_record(state, record.clone(), &container);
+    if saved.is_ok() && start_at_once {
+        container.queue_start();
+    }
     container.wait_ready(Some(&mut |pid| run_create_hooks(spec, &record, pid)))?;
     // (After the wait: an init that failed at once may be gone before it was recorded, and
     // its own report of why says more.)

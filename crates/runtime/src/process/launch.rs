@@ -26,6 +26,7 @@ pub struct Container {
     pty_master: Option<OwnedFd>,
     cgroup: CgroupGuard,
     status: Option<WaitStatus>,
+    start_queued: bool,
 }
 
 /// How the container's init ended.
@@ -145,8 +146,14 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
     drop((child_end, opts));
     // From here on, an error drops the Container: it kills and reaps the init, then removes
     // the cgroup.
-    let mut container =
-        Container { pid, channel: parent_end, pty_master: None, cgroup: cgroup.take(), status: None };
+    let mut container = Container {
+        pid,
+        channel: parent_end,
+        pty_master: None,
+        cgroup: cgroup.take(),
+        status: None,
+        start_queued: false,
+    };
     let aside = StepAside::new();
     container.set_up_cgroup(spec, &plan, in_cgroup)?;
     drop(aside);
@@ -203,8 +210,14 @@ impl Drop for StepAside {
 impl Container {
     /// Takes charge of a process cloned into a container once it reports ready.
     pub(super) fn ready(pid: Pid, channel: Channel) -> Result<Container> {
-        let mut container =
-            Container { pid, channel, pty_master: None, cgroup: CgroupGuard(None), status: None };
+        let mut container = Container {
+            pid,
+            channel,
+            pty_master: None,
+            cgroup: CgroupGuard(None),
+            status: None,
+            start_queued: false,
+        };
         container.wait_ready(None)?;
         Ok(container)
     }
@@ -256,9 +269,21 @@ impl Container {
         self.pty_master.take()
     }
 
+    /// Sends the init its go-ahead (`Start`) before it is ready: it then goes straight on
+    /// from Ready to its exec, without a round trip. Only for a caller with nothing left to
+    /// do, or to fail, between the init's Ready and its start, and no hooks to answer on the
+    /// way (the init reads its messages in order).
+    pub fn queue_start(&mut self) {
+        // A failed send means the init is gone already: waiting for it to be ready then
+        // reads its own report of why, a better error than this one.
+        self.start_queued = self.channel.send(&Message::Start).is_ok();
+    }
+
     /// Lets the init exec the user's process, and returns once the exec succeeded.
     pub fn start(&mut self) -> Result<()> {
-        self.channel.send(&Message::Start)?;
+        if !self.start_queued {
+            self.channel.send(&Message::Start)?;
+        }
         match self.channel.recv()? {
             None => Ok(()),
             Some((other, _)) => Err(failure(other, "the exec's outcome")),
