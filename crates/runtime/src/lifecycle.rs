@@ -142,7 +142,16 @@ fn run_create_hooks(spec: &Spec, record: &Record, pid: Pid) -> Result<serde_json
 /// poststart and poststop failures do not undo what happened: the spec asks for a warning.
 /// They are the hooks create saw (the bundle's config.json may have changed since), as runc's.
 fn run_warning_hooks(kind: hooks::Kind, record: &Record, status: Status) {
-    if let Err(e) = hooks::run(record.hooks.as_ref(), kind, &state_json(record, status)) {
+    // A record written before the hooks were kept in it: the bundle's, as then.
+    let from_bundle;
+    let hooks = match &record.hooks {
+        Some(kept) => kept.as_ref(),
+        None => {
+            from_bundle = load_spec(&record.bundle).ok().and_then(|s| s.hooks().clone());
+            from_bundle.as_ref()
+        }
+    };
+    if let Err(e) = hooks::run(hooks, kind, &state_json(record, status)) {
         eprintln!("rocker-runtime: warning: {}", crate::error::chain(&e));
     }
 }
@@ -157,23 +166,31 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let record = state.load()?;
     expect_status(&state, &record, "start", &[Status::Created])?;
     let stopped = || Error::InvalidState { id: id.into(), op: "start", status: Status::Stopped };
-    let init = open_init(&record).ok_or_else(stopped)?;
+    let pidfd = match watch_init(&record) {
+        InitWatch::Gone => return Err(stopped()),
+        InitWatch::Pidfd(fd) => Some(fd),
+        InitWatch::Poll => None,
+    };
     let fifo = open(&state.fifo(), OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(Error::sys("open exec.fifo"))?;
     // The init writes one byte once its open for writing returns, which our open let through.
     // Until it has opened, the FIFO polls as nothing to read (no hang-up before a writer
-    // came): wait for that byte, or for the init's exit.
+    // came): wait for that byte, or for the init's exit (without a pidfd, looked at every
+    // 10 ms).
+    let timeout = if pidfd.is_some() { PollTimeout::NONE } else { PollTimeout::from(10u8) };
     let mut byte = [0u8; 1];
     loop {
-        let mut fds =
-            [PollFd::new(fifo.as_fd(), PollFlags::POLLIN), PollFd::new(init.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::NONE) {
+        let mut fds = vec![PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+        fds.extend(pidfd.as_ref().map(|p| PollFd::new(p.as_fd(), PollFlags::POLLIN)));
+        match poll(&mut fds, timeout) {
             Err(Errno::EINTR) => continue,
             r => r.map_err(Error::sys("poll exec.fifo"))?,
         };
-        let has = |i: usize, flag| fds[i].revents().is_some_and(|r: PollFlags| r.contains(flag));
+        let has = |i: usize, flag| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| r.contains(flag));
         // Exited, or closed its end without the byte on its way out.
-        let gone = has(1, PollFlags::POLLIN) || has(0, PollFlags::POLLHUP);
+        let gone = has(1, PollFlags::POLLIN)
+            || has(0, PollFlags::POLLHUP)
+            || (pidfd.is_none() && !init_alive(&record));
         match nix::unistd::read(&fifo, &mut byte) {
             Ok(1) => break,
             Ok(_) | Err(Errno::EAGAIN) if gone => return Err(stopped()),
@@ -400,17 +417,14 @@ pub fn run(root: &Path, id: &str, opts: &CreateOptions) -> Result<WaitStatus> {
 
 /// The container's status now, from its init's /proc entry, the exec FIFO and the freezer.
 fn status(state: &StateDir, record: &Record) -> Status {
-    match proc_stat(record.pid) {
-        Some(p) if p.start == record.pid_start && p.state != 'Z' && p.state != 'X' => {
-            if state.fifo().exists() {
-                Status::Created
-            } else if cgroups::reopen(&record.cgroup).and_then(|c| c.frozen()).unwrap_or(false) {
-                Status::Paused
-            } else {
-                Status::Running
-            }
-        }
-        _ => Status::Stopped,
+    if !init_alive(record) {
+        Status::Stopped
+    } else if state.fifo().exists() {
+        Status::Created
+    } else if cgroups::reopen(&record.cgroup).and_then(|c| c.frozen()).unwrap_or(false) {
+        Status::Paused
+    } else {
+        Status::Running
     }
 }
 
@@ -448,7 +462,7 @@ fn new_record(id: &str, spec: &Spec, bundle: &Path) -> Record {
         created: crate::state::now_rfc3339(),
         cgroup: Vec::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
-        hooks: spec.hooks().clone(),
+        hooks: Some(spec.hooks().clone()),
     }
 }
 
@@ -476,24 +490,53 @@ fn kill_and_wait(record: &Record) -> Result<()> {
             cgroup.freeze(false)?;
         }
     }
-    match open_init(record) {
-        Some(init)
-            if !init.wait_exit(Duration::from_secs(10)).map_err(Error::sys("poll the init's pidfd"))? =>
-        {
-            Err(Error::Sys { op: "waiting for the killed container init to exit", source: Errno::ETIMEDOUT })
+    let timed_out =
+        || Error::Sys { op: "waiting for the killed container init to exit", source: Errno::ETIMEDOUT };
+    match watch_init(record) {
+        InitWatch::Gone => Ok(()),
+        InitWatch::Pidfd(init) => match init.wait_exit(Duration::from_secs(10)) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(timed_out()),
+            Err(e) => Err(Error::Sys { op: "poll the init's pidfd", source: e }),
+        },
+        InitWatch::Poll => {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while init_alive(record) {
+                if std::time::Instant::now() > deadline {
+                    return Err(timed_out());
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(())
         }
-        _ => Ok(()),
     }
 }
 
-/// A pidfd of the container's init, or None once it has exited: a pidfd of its pid that
-/// names another process (pids are reused) is not kept.
-fn open_init(record: &Record) -> Option<PidFd> {
-    let init = PidFd::open(record.pid).ok()?;
-    match proc_stat(record.pid) {
-        Some(p) if p.start == record.pid_start && p.state != 'Z' && p.state != 'X' => Some(init),
-        _ => None,
+/// How to wait for the container's init, which is not our child.
+enum InitWatch {
+    Gone,
+    Pidfd(PidFd),
+    /// No pidfds on this kernel (before 5.3): /proc is looked at instead.
+    Poll,
+}
+
+/// A pidfd of the container's init, unless it has exited: one of its pid that names another
+/// process (pids are reused) is not kept.
+fn watch_init(record: &Record) -> InitWatch {
+    let pidfd = match PidFd::open(record.pid) {
+        Ok(fd) => Some(fd),
+        Err(Errno::ENOSYS) => None,
+        Err(_) => return InitWatch::Gone,
+    };
+    match (init_alive(record), pidfd) {
+        (false, _) => InitWatch::Gone,
+        (true, Some(fd)) => InitWatch::Pidfd(fd),
+        (true, None) => InitWatch::Poll,
     }
+}
+
+fn init_alive(record: &Record) -> bool {
+    proc_stat(record.pid).is_some_and(|p| p.start == record.pid_start && p.state != 'Z' && p.state != 'X')
 }
 
 fn destroy_cgroup(dirs: &[(String, PathBuf)]) -> Result<()> {

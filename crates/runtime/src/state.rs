@@ -31,10 +31,16 @@ pub struct Record {
     pub cgroup: Vec<(String, PathBuf)>,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
-    /// The spec's hooks as create saw them: start and delete run poststart and poststop from
-    /// here, without reading config.json again.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// The spec's hooks as create saw them (`null`: none): start and delete run poststart and
+    /// poststop from here, without reading config.json again. Missing (outer None) in a
+    /// record written by an older rocker-runtime.
+    #[serde(default, deserialize_with = "present")]
+    pub hooks: Option<Option<oci_spec::runtime::Hooks>>,
+}
+
+/// A field that is there, even as `null`: Some (serde would read `null` as a missing one).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// The OCI statuses (and `paused`, as runc reports it). `creating` is only ever told to the
@@ -260,5 +266,24 @@ mod tests {
         let t = now_rfc3339();
         assert_eq!(t.len(), 30, "{t}");
         assert!(t.starts_with("20") && t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+
+    #[test]
+    fn hooks_kept_none_kept_and_not_kept_are_told_apart() {
+        let base = serde_json::json!({"id": "x", "pid": 1, "pidStart": 2, "bundle": "/b", "rootfs": "/b/r",
+            "created": "t", "cgroup": []});
+        let read = |extra: serde_json::Value| {
+            let mut v = base.clone();
+            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            serde_json::from_value::<Record>(v).unwrap().hooks
+        };
+        assert!(read(serde_json::json!({})).is_none(), "an older record: not kept");
+        assert!(matches!(read(serde_json::json!({"hooks": null})), Some(None)), "kept: none");
+        assert!(matches!(read(serde_json::json!({"hooks": {"poststop": []}})), Some(Some(_))));
     }
 }

@@ -176,6 +176,28 @@ fn the_container_runs_on_the_cpus_the_runtime_may_use() {
 }
 
 #[test]
+fn an_init_that_fails_while_its_cgroup_is_made_reports_its_own_error() {
+    // Without a cgroup mount the init joins late, so it may fail (here: a bind mount of a
+    // missing source) before the runtime has sent it the cgroup; the error must be the
+    // init's, not the runtime's broken pipe. A race: tried twenty times.
+    let f = Fixture::new();
+    f.command("fail", "true");
+    f.edit_config(|c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.retain(|m| m["type"] != "cgroup");
+        mounts.push(serde_json::json!({"destination": "/mnt", "type": "bind",
+            "source": "/nonexistent-rocker-test-source", "options": ["rbind"]}));
+        c["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "cgroup");
+    });
+    for _ in 0..20 {
+        let r = f.rt(&["run", "fail"]);
+        assert!(r.code != 0 && r.stderr.contains("nonexistent-rocker-test-source"), "{}", r.stderr);
+    }
+    assert!(f.cg.children().is_empty());
+    assert!(std::fs::read_dir(f.root.path()).unwrap().next().is_none(), "state left behind");
+}
+
+#[test]
 fn run_detached_then_force_delete() {
     let f = Fixture::new();
     f.command("d1", "exec sleep 100");

@@ -140,7 +140,8 @@ impl Channel {
                     }
                     break (r.bytes, owned);
                 }
-                Err(nix::Error::EINTR) => continue,
+                // See next_len: the peer may have closed since the peek.
+                Err(nix::Error::EINTR) | Err(nix::Error::ECONNRESET) => continue,
                 Err(e) => return Err(ChannelError::Recv(e)),
             }
         };

@@ -1,8 +1,9 @@
 //! The runtime's side of starting a container: checks, cgroup, clone, and the handshake.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
 use nix::sched::{sched_getaffinity, sched_getcpu, sched_setaffinity, CloneFlags, CpuSet};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -244,13 +245,28 @@ impl Container {
             if !in_cgroup {
                 cgroup.add_process(self.pid)?;
             }
-            self.channel.send(&Message::Mapped)?;
+            self.tell(&Message::Mapped, &[])?;
         } else if !in_cgroup {
             let files = cgroup.join_files()?;
             let raw: Vec<_> = files.iter().map(|f| f.as_raw_fd()).collect();
-            self.channel.send_with_fds(&Message::CgroupReady, &raw)?;
+            self.tell(&Message::CgroupReady, &raw)?;
         }
         Ok(())
+    }
+
+    /// Sends the init a message. If it is gone (it failed meanwhile), the error is its own
+    /// report of why, queued before it exited, rather than the broken pipe.
+    fn tell(&self, msg: &Message, fds: &[RawFd]) -> Result<()> {
+        let Err(e) = self.channel.send_with_fds(msg, fds) else { return Ok(()) };
+        let peer_gone = matches!(&e, ChannelError::Send { source: Errno::EPIPE | Errno::ECONNRESET, .. });
+        match self.channel.recv() {
+            Ok(Some((report @ (Message::InitFailed { .. } | Message::ExecFailed { .. }), _)))
+                if peer_gone =>
+            {
+                Err(failure(report, "a failure report"))
+            }
+            _ => Err(e.into()),
+        }
     }
 
     /// The init's pid, as seen from the runtime.
@@ -282,7 +298,7 @@ impl Container {
     /// Lets the init exec the user's process, and returns once the exec succeeded.
     pub fn start(&mut self) -> Result<()> {
         if !self.start_queued {
-            self.channel.send(&Message::Start)?;
+            self.tell(&Message::Start, &[])?;
         }
         match self.channel.recv()? {
             None => Ok(()),
@@ -336,7 +352,7 @@ impl Container {
                         return Err(failure(Message::Mounted, "Ready"));
                     };
                     let state = run_hooks(self.pid)?;
-                    self.channel.send(&Message::HooksRan { state })?;
+                    self.tell(&Message::HooksRan { state }, &[])?;
                 }
                 Some((other, _)) => return Err(failure(other, "Ready")),
                 None => return Err(ChannelError::Closed { expected: "Ready" }.into()),
