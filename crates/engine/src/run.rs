@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use nix::unistd::isatty;
 use rocker_runtime::console;
-use rocker_runtime::process::{exit_code, launch, run_in_foreground, LaunchOptions, StartSignal};
+use rocker_runtime::process::{clone_init, exit_code, run_in_foreground, LaunchOptions, StartSignal};
 use rocker_runtime::signals;
 
 use crate::container_root::ContainerRoot;
@@ -124,7 +124,14 @@ pub fn run(engine: &Engine, req: &RunRequest) -> Result<Outcome, EngineError> {
     })?;
 
     let signals = signals::block()?;
-    let container = launch(&spec, &bundle, LaunchOptions { start: StartSignal::Channel, preserve_fds: 0 })?;
+    let mut container =
+        clone_init(&spec, &bundle, LaunchOptions { start: StartSignal::Channel, preserve_fds: 0 })?;
+    // Without a terminal to set up, nothing is left to do, or to fail, between the init's
+    // Ready and its start: the go-ahead goes with the setup (no hooks to answer on the way).
+    if !req.tty {
+        container.queue_start();
+    }
+    container.wait_ready(None)?;
     let exit = run_in_foreground(container, &signals, req.interactive.then_some(stdin))?;
     let mut warnings: Vec<String> = exit.cleanup_errors.iter().map(|e| e.to_string()).collect();
     if let Some(Err(e)) = root.map(ContainerRoot::remove) {

@@ -611,7 +611,8 @@ mod tests {
         });
         assert_eq!(owners.len(), 1, "{owners:?}");
         drop(store);
-        let left: Vec<_> = std::fs::read_dir(dir.join("tmp")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let left: Vec<_> =
+            std::fs::read_dir(dir.join("tmp")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert!(left.is_empty(), "left in tmp/: {left:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -1,7 +1,7 @@
 //! rocker's OCI runtime core: one code path from an OCI runtime spec to an isolated process.
 //!
-//! The engine (`rocker run`) and, later, the runc-compatible CLI both build an
-//! [`oci_spec::runtime::Spec`] and hand it to [`process::launch`]. Nothing here knows about
+//! The engine (`rocker run`) and `rocker-runtime` (runc's command line) both build an
+//! [`oci_spec::runtime::Spec`] and hand it to [`process::clone_init`]. Nothing here knows about
 //! images, names or networks.
 
 pub mod cgroups;

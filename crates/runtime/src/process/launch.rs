@@ -79,17 +79,10 @@ impl Drop for CgroupGuard {
 pub type OnMounted<'a> = &'a mut dyn FnMut(Pid) -> Result<serde_json::Value>;
 
 /// Creates the container described by `spec` (a relative `root.path` is taken from `bundle`):
-/// its cgroup with limits, and its init in new namespaces with the rootfs ready. The init
-/// waits for `opts.start` ([`Container::start`], or a reader on the exec FIFO) before it runs
-/// any user code. A spec with hooks needs [`clone_init`] and [`Container::wait_ready`].
-pub fn launch(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Container> {
-    let mut container = clone_init(spec, bundle, opts)?;
-    container.wait_ready(None)?;
-    Ok(container)
-}
-
-/// The first half of [`launch`]: the init cloned, its cgroup made and limited. The init goes
-/// on setting itself up while the caller does its own work, then [`Container::wait_ready`].
+/// its init cloned in new namespaces, its cgroup made and limited. The init goes on setting
+/// up its root while the caller does its own work, then [`Container::wait_ready`]; it waits
+/// for `opts.start` ([`Container::start`], or a reader on the exec FIFO) before it runs any
+/// user code.
 pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Container> {
     check_process(spec)?;
     let rootfs = rootfs_path(spec, bundle)?;

@@ -65,4 +65,4 @@ pub enum StartSignal {
     Fifo(OwnedFd),
 }
 pub(crate) use launch::failure;
-pub use launch::{clone_init, exit_code, launch, Container, Exit, OnMounted};
+pub use launch::{clone_init, exit_code, Container, Exit, OnMounted};
