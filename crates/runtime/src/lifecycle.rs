@@ -164,13 +164,10 @@ fn state_json(record: &Record, status: Status) -> String {
 pub fn start(root: &Path, id: &str) -> Result<()> {
     let state = StateDir::open(root, id)?;
     let record = state.load()?;
+    // Opened before the status check, which makes sure that its pid still names the init.
+    let pidfd = init_pidfd(&record);
     expect_status(&state, &record, "start", &[Status::Created])?;
     let stopped = || Error::InvalidState { id: id.into(), op: "start", status: Status::Stopped };
-    let pidfd = match watch_init(&record) {
-        InitWatch::Gone => return Err(stopped()),
-        InitWatch::Pidfd(fd) => Some(fd),
-        InitWatch::Poll => None,
-    };
     let fifo = open(&state.fifo(), OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(Error::sys("open exec.fifo"))?;
     // The init writes one byte once its open for writing returns, which our open let through.
@@ -492,14 +489,15 @@ fn kill_and_wait(record: &Record) -> Result<()> {
     }
     let timed_out =
         || Error::Sys { op: "waiting for the killed container init to exit", source: Errno::ETIMEDOUT };
-    match watch_init(record) {
-        InitWatch::Gone => Ok(()),
-        InitWatch::Pidfd(init) => match init.wait_exit(Duration::from_secs(10)) {
+    match init_pidfd(record) {
+        // (Checked after the pidfd is open: pids are reused.)
+        Some(_) if !init_alive(record) => Ok(()),
+        Some(init) => match init.wait_exit(Duration::from_secs(10)) {
             Ok(true) => Ok(()),
             Ok(false) => Err(timed_out()),
             Err(e) => Err(Error::Sys { op: "poll the init's pidfd", source: e }),
         },
-        InitWatch::Poll => {
+        None => {
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
             while init_alive(record) {
                 if std::time::Instant::now() > deadline {
@@ -512,27 +510,11 @@ fn kill_and_wait(record: &Record) -> Result<()> {
     }
 }
 
-/// How to wait for the container's init, which is not our child.
-enum InitWatch {
-    Gone,
-    Pidfd(PidFd),
-    /// No pidfds on this kernel (before 5.3): /proc is looked at instead.
-    Poll,
-}
-
-/// A pidfd of the container's init, unless it has exited: one of its pid that names another
-/// process (pids are reused) is not kept.
-fn watch_init(record: &Record) -> InitWatch {
-    let pidfd = match PidFd::open(record.pid) {
-        Ok(fd) => Some(fd),
-        Err(Errno::ENOSYS) => None,
-        Err(_) => return InitWatch::Gone,
-    };
-    match (init_alive(record), pidfd) {
-        (false, _) => InitWatch::Gone,
-        (true, Some(fd)) => InitWatch::Pidfd(fd),
-        (true, None) => InitWatch::Poll,
-    }
+/// A pidfd of the container's init's pid, to wait for its exit in poll; None if that pid is
+/// gone, or on a kernel without pidfds (before 5.3), where /proc is looked at instead. The
+/// caller checks, once it has it, that the pid still names the init (pids are reused).
+fn init_pidfd(record: &Record) -> Option<PidFd> {
+    PidFd::open(record.pid).ok()
 }
 
 fn init_alive(record: &Record) -> bool {
