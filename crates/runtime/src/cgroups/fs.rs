@@ -55,15 +55,13 @@ pub enum CgroupError {
 /// lookup locks the directory, nor O_TRUNC), and in one write, as the kernel parses it.
 pub fn write(dir: &Path, file: &str, value: impl AsRef<[u8]>) -> Result<(), CgroupError> {
     use std::io::Write;
-    let path = dir.join(file);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(value.as_ref()))
-        .map_err(|source| CgroupError::Io { op: "write", path, source })
+    std::fs::File::from(open_for_writing(dir, file)?)
+        .write_all(value.as_ref())
+        .map_err(|source| CgroupError::Io { op: "write", path: dir.join(file), source })
 }
 
-/// A control file opened for writing, for a later write (possibly by another process).
+/// A control file opened for writing only, for a write now or later (possibly by another
+/// process).
 pub fn open_for_writing(dir: &Path, file: &str) -> Result<std::os::fd::OwnedFd, CgroupError> {
     let path = dir.join(file);
     std::fs::OpenOptions::new()

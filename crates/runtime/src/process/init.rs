@@ -90,10 +90,11 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
     // after pivot_root), unless something on the way needs the cgroup: a `cgroup` mount (its
     // directories), a cgroup namespace (rooted where the init is; a joined one also decides
     // what it may write), or hooks (which run in, or look at, the container's cgroup).
+    let waits_for_runtime = hooks::init_waits_for_runtime(spec.hooks().as_ref());
     let cgroup_first = has_cgroup_mount(spec)
         || namespaces.new.contains(CloneFlags::CLONE_NEWCGROUP)
         || namespaces.join.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWCGROUP)
-        || hooks::init_waits_for_runtime(spec.hooks().as_ref());
+        || waits_for_runtime;
     if cgroup_first {
         enter_cgroup(channel, args)?;
     }
@@ -108,11 +109,7 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
     let process = spec.process().as_ref().expect("launch checked that the spec has a process");
 
     step("setting up the root filesystem", rootfs::mount_all(spec, rootfs, &cgroup.dirs()))?;
-    let hook_state = if hooks::init_waits_for_runtime(spec.hooks().as_ref()) {
-        Some(run_create_hooks(channel, spec)?)
-    } else {
-        None
-    };
+    let hook_state = if waits_for_runtime { Some(run_create_hooks(channel, spec)?) } else { None };
     step("setting up the root filesystem", rootfs::switch_root(spec, rootfs))?;
     if namespaces.new.contains(CloneFlags::CLONE_NEWNET) {
         step("bringing up the loopback interface", namespaces::loopback_up())?;
