@@ -1117,6 +1117,20 @@ fn personality_domainname_and_more_resources() {
     }
 }
 
+/// Points the spec's namespaces of these kinds (as /proc/PID/ns names them) at `sandbox`'s.
+fn join_by_path(config: &mut Value, sandbox: i64, kinds: &[&str]) {
+    for n in config["linux"]["namespaces"].as_array_mut().unwrap() {
+        let kind = match n["type"].as_str().unwrap() {
+            "network" => "net",
+            "mount" => "mnt",
+            other => other,
+        };
+        if kinds.contains(&kind) {
+            n["path"] = format!("/proc/{sandbox}/ns/{kind}").into();
+        }
+    }
+}
+
 #[test]
 fn a_container_joins_another_ones_namespaces_by_path_like_a_pod() {
     let f = Fixture::new();
@@ -1128,17 +1142,7 @@ fn a_container_joins_another_ones_namespaces_by_path_like_a_pod() {
     f.command("member", "for k in net ipc uts pid; do readlink /proc/self/ns/$k; done; echo $$");
     f.edit_config(|c| {
         c.as_object_mut().unwrap().remove("hostname");
-        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
-        for n in ns.iter_mut() {
-            let t = n["type"].as_str().unwrap().to_string();
-            let proc_name = match t.as_str() {
-                "network" => "net",
-                other => other,
-            };
-            if kinds.contains(&proc_name) {
-                n["path"] = format!("/proc/{sandbox}/ns/{proc_name}").into();
-            }
-        }
+        join_by_path(c, sandbox, &kinds);
     });
     let r = f.rt(&["run", "member"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -1149,13 +1153,7 @@ fn a_container_joins_another_ones_namespaces_by_path_like_a_pod() {
     }
     assert_ne!(lines[4], "1", "the member is not the PID namespace's init");
     // Joining a mount namespace is refused: the rootfs is built in the container's own.
-    f.edit_config(|c| {
-        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
-            if n["type"] == "mount" {
-                n["path"] = format!("/proc/{sandbox}/ns/mnt").into();
-            }
-        }
-    });
+    f.edit_config(|c| join_by_path(c, sandbox, &["mnt"]));
     let r = f.rt(&["run", "member2"]);
     assert!(r.code != 0 && r.stderr.contains("mount namespace"), "{}", r.stderr);
     ok(&f.rt(&["delete", "-f", "sandbox"]));
@@ -1248,15 +1246,7 @@ fn a_member_joins_a_pods_user_namespace_by_path() {
     );
     f.edit_config(|c| {
         c.as_object_mut().unwrap().remove("hostname");
-        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
-            let kind = match n["type"].as_str().unwrap() {
-                "network" => "net",
-                other => other,
-            };
-            if joined.contains(&kind) {
-                n["path"] = format!("/proc/{sandbox}/ns/{kind}").into();
-            }
-        }
+        join_by_path(c, sandbox, &joined);
     });
     let r = f.rt(&["run", "member"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -1289,13 +1279,7 @@ fn a_member_joins_a_pods_user_namespace_by_path() {
     let left = f.cg.children();
     assert!(left.iter().all(|d| d.ends_with("sandbox")), "only the sandbox's cgroup: {left:?}");
     // Joined user and PID namespaces together are refused, with the reason.
-    f.edit_config(|c| {
-        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
-            if n["type"] == "pid" {
-                n["path"] = format!("/proc/{sandbox}/ns/pid").into();
-            }
-        }
-    });
+    f.edit_config(|c| join_by_path(c, sandbox, &["pid"]));
     let r = f.rt(&["run", "member2"]);
     assert!(r.code != 0 && r.stderr.contains("PID namespace by path is not supported"), "{}", r.stderr);
     ok(&f.rt(&["delete", "-f", "sandbox"]));
