@@ -40,7 +40,7 @@ use crate::platform::Platform;
 use crate::pull::{choose, is_index};
 use crate::reference::Reference;
 use crate::registry::JSON_LIMIT;
-use crate::store::{ImageRecord, Index, LayerRecord, Store, StoreError};
+use crate::store::{io_err, ImageRecord, Index, LayerRecord, Store, StoreError};
 
 /// The annotation that names a manifest of an OCI layout (a tag, or a full reference).
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -204,18 +204,22 @@ fn save_uncompressed<W: Write>(
     name: &str,
     tar: &mut Writer<W>,
 ) -> Result<(), ArchiveError> {
+    let path = store.blob_path(&layer.blob);
+    let compression = Compression::of_media_type(&layer.media_type).map_err(ArchiveError::Unsupported)?;
     let open = || -> Result<Box<dyn Read>, ArchiveError> {
-        let path = store.blob_path(&layer.blob);
-        let file = File::open(&path).map_err(store_io("opening", &path))?;
-        let compression = Compression::of_media_type(&layer.media_type).map_err(ArchiveError::Unsupported)?;
-        compression.decoder(BufReader::with_capacity(1 << 20, file)).map_err(store_io("decompressing", &path))
+        let file = File::open(&path).map_err(io_err("opening", &path))?;
+        Ok(compression
+            .decoder(BufReader::with_capacity(1 << 20, file))
+            .map_err(io_err("decompressing", &path))?)
     };
-    let size = io::copy(&mut open()?, &mut io::sink())
-        .map_err(store_io("decompressing", &store.blob_path(&layer.blob)))?;
+    // A plain layer's size is its blob's: only a compressed one needs the counting pass.
+    let size = match compression {
+        Compression::None => layer.size,
+        _ => io::copy(&mut open()?, &mut io::sink()).map_err(io_err("decompressing", &path))?,
+    };
     let mut content = Hashing::new(open()?);
     tar.file(name, size, (&mut content).take(size))?;
-    let (diff_id, written, _) =
-        content.finish().map_err(store_io("decompressing", &store.blob_path(&layer.blob)))?;
+    let (diff_id, written, _) = content.finish().map_err(io_err("decompressing", &path))?;
     if diff_id != layer.diff_id || written != size {
         return Err(ArchiveError::Damaged {
             diff_id: layer.diff_id.to_string(),
@@ -237,7 +241,7 @@ fn save_oci<W: Write>(
     let mut manifests: Vec<Descriptor> = Vec::new();
     for (tag, image) in named {
         let path = store.blob_path(&image.manifest);
-        let size = fs::metadata(&path).map_err(store_io("reading", &path))?.len();
+        let size = fs::metadata(&path).map_err(io_err("reading", &path))?.len();
         let mut desc =
             Descriptor::new(image.manifest_media_type.as_str().into(), size, image.manifest.clone());
         if let Some(tag) = tag {
@@ -269,17 +273,13 @@ fn save_oci<W: Write>(
             let name = format!("blobs/sha256/{}", blob.digest());
             if !tar.has(&name) {
                 let path = store.blob_path(blob);
-                let file = File::open(&path).map_err(store_io("opening", &path))?;
-                let size = file.metadata().map_err(store_io("reading", &path))?.len();
+                let file = File::open(&path).map_err(io_err("opening", &path))?;
+                let size = file.metadata().map_err(io_err("reading", &path))?.len();
                 tar.file(&name, size, BufReader::with_capacity(1 << 20, file))?;
             }
         }
     }
     Ok(())
-}
-
-fn store_io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ArchiveError + 'a {
-    move |source| StoreError::Io { what, path: path.to_path_buf(), source }.into()
 }
 
 /// The archive being written: a tar whose entries are each written once.
@@ -569,9 +569,7 @@ impl Loading {
         for (digest, bytes) in &self.blobs {
             store.put_blob(digest, bytes)?;
         }
-        for loaded in &self.images {
-            store.add_image(loaded.image.clone(), &loaded.tags)?;
-        }
+        store.add_images(self.images.iter().map(|l| (l.image.clone(), l.tags.as_slice())))?;
         Ok(self.images)
     }
 }

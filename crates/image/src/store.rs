@@ -50,7 +50,7 @@ pub enum StoreError {
     InUse { name: String, id: String },
 }
 
-fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
+pub(crate) fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
     move |source| StoreError::Io { what, path: path.to_path_buf(), source }
 }
 
@@ -383,7 +383,7 @@ impl Store {
 
     /// Writes out everything written to the store's filesystem, so that the index (synced
     /// itself) never names blobs and layers a power cut could leave empty: one syncfs per
-    /// image rather than an fsync per file.
+    /// index update that adds images, rather than an fsync per file.
     fn sync(&self) -> Result<(), StoreError> {
         let dir = File::open(&self.root).map_err(io_err("opening", &self.root))?;
         // SAFETY: syncfs on a descriptor we own; no memory is passed.
@@ -431,23 +431,33 @@ impl Store {
     /// Records an image whose blobs and layers the caller has just stored, and points `tags`
     /// at it (moving them from any image they named).
     pub fn add_image(&self, image: ImageRecord, tags: &[Reference]) -> Result<(), StoreError> {
+        self.add_images([(image, tags)])
+    }
+
+    /// [`Store::add_image`] for several images (an archive's): one syncfs, one index update.
+    pub fn add_images<'a>(
+        &self,
+        images: impl IntoIterator<Item = (ImageRecord, &'a [Reference])>,
+    ) -> Result<(), StoreError> {
         self.sync()?;
         self.update_index(|index| {
-            let id = image.id.to_string();
-            match index.images.get_mut(&id) {
-                Some(existing) => {
-                    for d in image.repo_digests {
-                        if !existing.repo_digests.contains(&d) {
-                            existing.repo_digests.push(d);
+            for (image, tags) in images {
+                let id = image.id.to_string();
+                match index.images.get_mut(&id) {
+                    Some(existing) => {
+                        for d in image.repo_digests {
+                            if !existing.repo_digests.contains(&d) {
+                                existing.repo_digests.push(d);
+                            }
                         }
                     }
+                    None => {
+                        index.images.insert(id.clone(), image);
+                    }
                 }
-                None => {
-                    index.images.insert(id.clone(), image);
+                for tag in tags {
+                    index.tags.insert(tag.to_string(), id.clone());
                 }
-            }
-            for tag in tags {
-                index.tags.insert(tag.to_string(), id.clone());
             }
             Ok(())
         })
