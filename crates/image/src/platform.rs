@@ -30,6 +30,15 @@ impl Platform {
         }
     }
 
+    /// The platform an image's config says it is for.
+    pub fn of_config(c: &oci_spec::image::ImageConfiguration) -> Platform {
+        Platform {
+            os: c.os().to_string(),
+            architecture: c.architecture().to_string(),
+            variant: c.variant().clone().filter(|v| !v.is_empty()),
+        }
+    }
+
     /// A platform without a variant takes any variant (as Docker picks arm64/v8 for arm64).
     pub fn matches(&self, candidate: &Platform) -> bool {
         self.os == candidate.os

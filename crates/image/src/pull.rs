@@ -16,8 +16,7 @@ use crate::layer::Compression;
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::registry::{self, Client, RegistryError};
-use crate::store::{ImageRecord, LayerRecord, Store, StoreError};
-use crate::unpack::UnpackError;
+use crate::store::{short_hex, ImageRecord, LayerRecord, Store, StoreError};
 
 /// Layers fetched at once: enough to fill a link, few enough not to thrash a 2-core machine.
 const PARALLEL_LAYERS: usize = 3;
@@ -29,10 +28,10 @@ pub enum PullError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("layer {layer}: {source}")]
-    Unpack {
+    Layer {
         layer: String,
         #[source]
-        source: UnpackError,
+        source: LayerError,
     },
     #[error("layer {layer}: {what}: {source}")]
     Io {
@@ -113,11 +112,7 @@ pub fn pull(store: &Store, reference: &Reference, options: &PullOptions) -> Resu
     require_sha256(image.config().digest()).map_err(PullError::Unsupported)?;
     let config = fetch_config(store, &client, image.config())?;
     // A single-platform image: an explicit --platform must match it, as Docker checks.
-    let got = Platform {
-        os: config.os().to_string(),
-        architecture: config.architecture().to_string(),
-        variant: config.variant().clone().filter(|v| !v.is_empty()),
-    };
+    let got = Platform::of_config(&config);
     if options.platform.is_some() && !wanted.matches(&got) {
         return Err(PullError::NoPlatform {
             reference: reference.to_string(),
@@ -230,11 +225,7 @@ fn fetch_layer(store: &Store, client: &Client, layer: &LayerRecord, bars: &Bars)
     // cannot fill the disk through an endless body.
     let body = client.blob(&layer.blob)?.take(layer.size.saturating_add(1));
     let compression = Compression::of_media_type(&layer.media_type).map_err(PullError::Unsupported)?;
-    let layer_error = |e| match e {
-        LayerError::Store(e) => PullError::Store(e),
-        LayerError::Unpack(source) => PullError::Unpack { layer: name.clone(), source },
-        LayerError::Io { what, source } => PullError::Io { layer: name.clone(), what, source },
-    };
+    let layer_error = |source| PullError::Layer { layer: name.clone(), source };
     let staged = stage_layer(store, bar.wrap_read(body), compression).map_err(layer_error)?;
     check(&format!("layer {name}"), &layer.blob, Some(layer.size), &staged.digest, staged.size)?;
     let unpacked = staged.unpacked().map_err(layer_error)?;
@@ -256,10 +247,6 @@ struct Bar<'a> {
     blob: Digest,
 }
 
-fn short(d: &Digest) -> &str {
-    crate::store::short_hex(d)
-}
-
 impl Bars {
     fn new(mode: Progress) -> Bars {
         let target =
@@ -271,10 +258,10 @@ impl Bars {
         match self.mode {
             Progress::Quiet => {}
             Progress::Lines => {
-                let _ = writeln!(io::stderr(), "{}: {what}", short(blob));
+                let _ = writeln!(io::stderr(), "{}: {what}", short_hex(blob));
             }
             Progress::Bars => {
-                let _ = self.multi.println(format!("{}: {what}", short(blob)));
+                let _ = self.multi.println(format!("{}: {what}", short_hex(blob)));
             }
         }
     }
@@ -286,7 +273,7 @@ impl Bars {
                 .expect("a valid template")
                 .progress_chars("=> "),
         );
-        bar.set_prefix(short(&layer.blob).to_string());
+        bar.set_prefix(short_hex(&layer.blob).to_string());
         if self.mode == Progress::Lines {
             self.line(&layer.blob, "Pulling");
         }

@@ -26,14 +26,20 @@ pub struct Reference {
     pub digest: Option<Digest>,
 }
 
+/// The host to connect to for `registry`: Docker Hub's API lives on another name than its
+/// images.
+pub fn endpoint_of(registry: &str) -> &str {
+    if registry == DOCKER_HUB {
+        "registry-1.docker.io"
+    } else {
+        registry
+    }
+}
+
 impl Reference {
     /// The host to connect to: Docker Hub's API lives on another name than its images.
     pub fn endpoint(&self) -> &str {
-        if self.registry == DOCKER_HUB {
-            "registry-1.docker.io"
-        } else {
-            &self.registry
-        }
+        endpoint_of(&self.registry)
     }
 
     /// What to ask the registry's manifest endpoint for: the digest wins over the tag.

@@ -107,8 +107,7 @@ impl Client {
 
     /// A client of the registry as a whole (`rocker login`), not of one repository.
     pub fn for_registry(registry: &str, options: &Options) -> Client {
-        let endpoint = if registry == "docker.io" { "registry-1.docker.io" } else { registry };
-        Client::connect(registry, endpoint, "", options)
+        Client::connect(registry, crate::reference::endpoint_of(registry), "", options)
     }
 
     fn connect(registry: &str, endpoint: &str, repository: &str, options: &Options) -> Client {
