@@ -41,15 +41,15 @@ fn private_mount_namespace() -> Result<(), EngineError> {
 }
 
 impl ContainerRoot {
-    /// Makes `containers/ID` and mounts `image`'s layers there. The store's shared lock is
-    /// held meanwhile, so `rmi` cannot delete a layer between lookup and mount.
+    /// Makes `containers/ID` and mounts `image`'s layers there. The caller holds the store's
+    /// shared lock from the image's lookup until this returns, so `rmi` cannot delete a layer
+    /// in between (it checks the containers' locks, taken here, under its exclusive one).
     pub fn create(
         engine: &Engine,
         store: &Store,
         image: &ImageRecord,
         id: &str,
     ) -> Result<ContainerRoot, EngineError> {
-        let _store_lock = store.lock(false).map_err(rocker_image::Error::from)?;
         let dir = engine.containers_dir()?.join(id);
         fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
         let lock_path = dir.join("lock");
@@ -58,15 +58,14 @@ impl ContainerRoot {
         let mut root = ContainerRoot { rootfs: dir.join("rootfs"), dir, mounted: false, _lock: lock };
         let image_file = root.dir.join("image");
         fs::write(&image_file, image.id.to_string()).map_err(io_err("writing", &image_file))?;
-        for sub in ["rootfs", "upper", "work", "empty"] {
-            let p = root.dir.join(sub);
-            fs::create_dir(&p).map_err(io_err("creating", &p))?;
-        }
         let mut lowers: Vec<PathBuf> =
             image.layers.iter().rev().map(|l| store.layer_dir(&l.diff_id)).collect();
-        if lowers.is_empty() {
-            lowers.push(root.dir.join("empty"));
+        // overlayfs needs a lower directory: an image without layers gets an empty one.
+        let empty = lowers.is_empty().then(|| root.dir.join("empty"));
+        for p in ["rootfs", "upper", "work"].map(|sub| root.dir.join(sub)).iter().chain(&empty) {
+            fs::create_dir(p).map_err(io_err("creating", p))?;
         }
+        lowers.extend(empty);
         for l in &lowers {
             if !l.is_dir() {
                 return Err(EngineError::InvalidArgument(format!(
@@ -93,9 +92,11 @@ impl ContainerRoot {
     }
 
     fn teardown(&mut self) -> Result<(), EngineError> {
-        if std::mem::take(&mut self.mounted) {
+        // Never removed while mounted: that would delete through the overlay.
+        if self.mounted {
             umount2(&self.rootfs, MntFlags::MNT_DETACH)
                 .map_err(EngineError::sys("unmounting the container's root"))?;
+            self.mounted = false;
         }
         match fs::remove_dir_all(&self.dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("removing", &self.dir)(e)),
@@ -112,7 +113,7 @@ impl Drop for ContainerRoot {
 
 /// The ids of images that running containers use; directories of containers whose `rocker`
 /// process died are removed on the way (one that cannot be is tried again next time). Called
-/// under the store's exclusive lock, which `create` holds shared until its lock is taken.
+/// under the store's exclusive lock, which `run` holds shared until `create` has taken its lock.
 pub fn in_use(engine: &Engine) -> HashSet<String> {
     let mut used = HashSet::new();
     let Ok(entries) = fs::read_dir(engine.root.join("containers")) else { return used };

@@ -90,9 +90,12 @@ pub fn run(engine: &Engine, req: &RunRequest) -> Result<Outcome, EngineError> {
         Source::Rootfs(dir) => (None, dir.clone(), None),
         Source::Image { name, pull } => {
             let store = engine.store()?;
+            // Shared from the lookup to the mount: `rmi` cannot delete the image in between.
+            let store_lock = store.lock(false).map_err(rocker_image::Error::from)?;
             let image = images::for_run(engine, &store, name, *pull, Progress::for_stderr(false))?;
             let config = images::config(&store, &image)?;
             let root = ContainerRoot::create(engine, &store, &image, &id)?;
+            drop(store_lock);
             let rootfs = root.rootfs().to_path_buf();
             (Some(root), rootfs, config.config().clone())
         }
