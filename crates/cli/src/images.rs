@@ -23,10 +23,7 @@ pub fn pull(engine: &Engine, a: PullArgs) -> u8 {
         |(image, newer)| {
             let reference = rocker_engine::parse_reference(&a.image)?;
             if !a.quiet {
-                println!(
-                    "Digest: {}",
-                    image.repo_digests.first().and_then(|d| d.split_once('@')).map_or("", |(_, d)| d)
-                );
+                println!("Digest: {}", images::repo_digest(&image));
                 let status = if newer { "Downloaded newer image" } else { "Image is up to date" };
                 println!("Status: {status} for {reference}");
             }

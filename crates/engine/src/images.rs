@@ -5,7 +5,7 @@ use std::io::{self, BufReader, IsTerminal};
 use std::path::Path;
 use std::str::FromStr;
 
-use oci_spec::image::ImageConfiguration;
+use oci_spec::image::{Digest, ImageConfiguration};
 use rocker_image::archive::{self, ArchiveFormat, Loaded};
 use rocker_image::import::{self, ImportConfig};
 use rocker_image::store::{short_id, Index};
@@ -44,18 +44,21 @@ pub fn pull(
     platform: Option<String>,
     progress: Progress,
 ) -> Result<(ImageRecord, bool), EngineError> {
-    pull_into(engine, &engine.store()?, name, platform, progress)
+    let store = engine.store()?;
+    let before = store.index().map_err(rocker_image::Error::from)?.find(name).map(|i| i.id.clone());
+    pull_into(engine, &store, name, before, platform, progress)
 }
 
+/// `before`: the image `name` meant until now, as the caller found it in the index.
 fn pull_into(
     engine: &Engine,
     store: &Store,
     name: &str,
+    before: Option<Digest>,
     platform: Option<String>,
     progress: Progress,
 ) -> Result<(ImageRecord, bool), EngineError> {
     let reference = parse_reference(name)?;
-    let before = store.index().map_err(rocker_image::Error::from)?.find(name).map(|i| i.id.clone());
     let options = engine.pull_options(&reference, platform, progress)?;
     let image = rocker_image::pull(store, &reference, &options).map_err(rocker_image::Error::from)?;
     let newer = before.as_ref() != Some(&image.id);
@@ -76,11 +79,11 @@ pub fn for_run(
             "no such image: {name} is not in the local store, and --pull never forbids pulling it"
         ))),
         (PullPolicy::Missing | PullPolicy::Never, Some(image)) => Ok(image),
-        (policy, _) => {
+        (policy, found) => {
             if policy == PullPolicy::Missing && progress != Progress::Quiet {
                 eprintln!("Unable to find image '{name}' locally");
             }
-            Ok(pull_into(engine, store, name, None, progress)?.0)
+            Ok(pull_into(engine, store, name, found.map(|i| i.id), None, progress)?.0)
         }
     }
 }
@@ -103,24 +106,27 @@ pub struct Listed {
     pub size: u64,
 }
 
+/// The digest part of the image's first repository digest (`name@sha256:...`), as
+/// `docker images --digests` and `docker pull` show it; empty if it has none.
+pub fn repo_digest(image: &ImageRecord) -> &str {
+    image.repo_digests.first().and_then(|d| d.split_once('@')).map_or("", |(_, d)| d)
+}
+
 pub fn list(engine: &Engine) -> Result<Vec<Listed>, EngineError> {
     let store = engine.store()?;
     let index = store.index().map_err(rocker_image::Error::from)?;
     let mut rows = Vec::new();
     for image in index.images.values() {
-        let digest = image
-            .repo_digests
-            .first()
-            .and_then(|d| d.split_once('@'))
-            .map(|(_, d)| d.to_string())
-            .unwrap_or_default();
+        let digest = repo_digest(image).to_string();
+        // Once per image, not per tag: it reads each layer's size.
+        let size = store.image_size(image);
         let row = |repository: String, tag: String| Listed {
             repository,
             tag,
             id: short_id(&image.id),
             digest: digest.clone(),
             created: image.created.clone().unwrap_or_default(),
-            size: store.image_size(image),
+            size,
         };
         let tags = index.tags_of(image.id.as_ref());
         if tags.is_empty() {
