@@ -87,26 +87,25 @@ pub fn resolve(spec: Option<&str>, rootfs: &Path) -> Result<(User, String), Engi
             "unable to find user {user}: no matching entries in the container's /etc/passwd (use a numeric UID)"
         ))
     })?;
-    let all_groups = groups(rootfs);
-    let gid = match group {
-        None => primary,
+    // With an explicit group Docker sets only that one; otherwise the user's groups too
+    // (/etc/group lists members by name: a user without one has none).
+    let (gid, additional): (u32, Vec<u32>) = match group {
+        None if name.is_empty() => (primary, vec![]),
+        None => {
+            let theirs = groups(rootfs).into_iter().filter(|g| g.members.contains(&name) && g.gid != primary);
+            (primary, theirs.map(|g| g.gid).collect())
+        }
         Some(g) => match g.parse::<u32>() {
-            Ok(gid) => gid,
-            Err(_) => all_groups.iter().find(|e| e.name == g).map(|e| e.gid).ok_or_else(|| {
-                EngineError::InvalidArgument(format!(
-                    "unable to find group {g}: no matching entries in the container's /etc/group (use a numeric GID)"
-                ))
-            })?,
+            Ok(gid) => (gid, vec![]),
+            Err(_) => {
+                let gid = groups(rootfs).into_iter().find(|e| e.name == g).map(|e| e.gid).ok_or_else(|| {
+                    EngineError::InvalidArgument(format!(
+                        "unable to find group {g}: no matching entries in the container's /etc/group (use a numeric GID)"
+                    ))
+                })?;
+                (gid, vec![])
+            }
         },
-    };
-    // With an explicit group Docker sets only that one; otherwise the user's groups too.
-    let additional: Vec<u32> = match group {
-        Some(_) => vec![],
-        None => all_groups
-            .iter()
-            .filter(|g| !name.is_empty() && g.members.contains(&name) && g.gid != gid)
-            .map(|g| g.gid)
-            .collect(),
     };
     let mut builder = UserBuilder::default().uid(uid).gid(gid);
     if !additional.is_empty() {
