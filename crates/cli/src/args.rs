@@ -291,6 +291,11 @@ impl RunArgs {
     }
 }
 
+/// Whether `cmd` has a `--long` option that takes a value.
+fn takes_value(cmd: &clap::Command, long: &str) -> bool {
+    cmd.get_arguments().any(|a| a.get_long() == Some(long) && a.get_action().takes_values())
+}
+
 /// Rewrites the course's Go-style flags (`-rootfs=/tmp/busybox`, `-cpus=1`, `-memory 64`)
 /// into clap's `--rootfs=...`, for the options before the command. Short clusters such as
 /// `-it` and everything from the command on are left alone.
@@ -300,17 +305,14 @@ pub fn normalize(args: Vec<String>) -> Vec<String> {
     let mut iter = args.into_iter();
     out.extend(iter.next()); // program name
                              // Global options (`--root DIR`) may come before the subcommand.
-    let global_takes_value = |arg: &str| {
-        cmd.get_arguments()
-            .any(|a| a.get_long().is_some_and(|l| arg == format!("--{l}")) && a.get_action().takes_values())
-    };
     let mut sub_name = None;
     while let Some(arg) = iter.next() {
         if !arg.starts_with('-') {
             sub_name = Some(arg);
             break;
         }
-        let value = global_takes_value(&arg).then(|| iter.next()).flatten();
+        let value =
+            arg.strip_prefix("--").is_some_and(|l| takes_value(&cmd, l)).then(|| iter.next()).flatten();
         out.push(arg);
         out.extend(value);
     }
@@ -320,8 +322,6 @@ pub fn normalize(args: Vec<String>) -> Vec<String> {
         out.extend(iter);
         return out;
     };
-    let takes_value =
-        |long: &str| sub.get_arguments().any(|a| a.get_long() == Some(long) && a.get_action().takes_values());
     let is_long = |name: &str| sub.get_arguments().any(|a| a.get_long() == Some(name));
     let short_takes_value =
         |c: char| sub.get_arguments().any(|a| a.get_short() == Some(c) && a.get_action().takes_values());
@@ -335,7 +335,7 @@ pub fn normalize(args: Vec<String>) -> Vec<String> {
         let (name, has_value) = inline.map_or((body, false), |(n, _)| (n, true));
         let long = dashes == 2 || (name.len() > 1 && is_long(name));
         let needs_next = if long {
-            takes_value(name) && !has_value
+            takes_value(sub, name) && !has_value
         } else {
             // A short cluster like -it or -m: a value-taking last letter takes the next arg.
             body.chars().all(|c| c.is_ascii_alphabetic())
