@@ -28,10 +28,6 @@ pub struct ContainerRoot {
     _lock: File,
 }
 
-fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> EngineError + 'a {
-    move |source| EngineError::Io { what, path: path.to_path_buf(), source }
-}
-
 /// Moves this process into a mount namespace of its own, in which nothing propagates back to
 /// the host: the container's overlay lives and dies with it.
 fn private_mount_namespace() -> Result<(), EngineError> {
@@ -51,19 +47,19 @@ impl ContainerRoot {
         id: &str,
     ) -> Result<ContainerRoot, EngineError> {
         let dir = engine.containers_dir()?.join(id);
-        fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+        fs::create_dir_all(&dir).map_err(EngineError::io("creating", &dir))?;
         let lock_path = dir.join("lock");
-        let lock = File::create(&lock_path).map_err(io_err("creating", &lock_path))?;
-        flock(&lock, libc::LOCK_EX).map_err(io_err("locking", &lock_path))?;
+        let lock = File::create(&lock_path).map_err(EngineError::io("creating", &lock_path))?;
+        flock(&lock, libc::LOCK_EX).map_err(EngineError::io("locking", &lock_path))?;
         let mut root = ContainerRoot { rootfs: dir.join("rootfs"), dir, mounted: false, _lock: lock };
         let image_file = root.dir.join("image");
-        fs::write(&image_file, image.id.to_string()).map_err(io_err("writing", &image_file))?;
+        fs::write(&image_file, image.id.to_string()).map_err(EngineError::io("writing", &image_file))?;
         let mut lowers: Vec<PathBuf> =
             image.layers.iter().rev().map(|l| store.layer_dir(&l.diff_id)).collect();
         // overlayfs needs a lower directory: an image without layers gets an empty one.
         let empty = lowers.is_empty().then(|| root.dir.join("empty"));
         for p in ["rootfs", "upper", "work"].map(|sub| root.dir.join(sub)).iter().chain(&empty) {
-            fs::create_dir(p).map_err(io_err("creating", p))?;
+            fs::create_dir(p).map_err(EngineError::io("creating", p))?;
         }
         lowers.extend(empty);
         for l in &lowers {
@@ -76,8 +72,7 @@ impl ContainerRoot {
             }
         }
         private_mount_namespace()?;
-        mount_overlay(&lowers, &root.dir.join("upper"), &root.dir.join("work"), &root.rootfs)
-            .map_err(rocker_image::Error::from)?;
+        mount_overlay(&lowers, &root.dir.join("upper"), &root.dir.join("work"), &root.rootfs)?;
         root.mounted = true;
         Ok(root)
     }
@@ -99,7 +94,7 @@ impl ContainerRoot {
             self.mounted = false;
         }
         match fs::remove_dir_all(&self.dir) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("removing", &self.dir)(e)),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(EngineError::io("removing", &self.dir)(e)),
             _ => Ok(()),
         }
     }

@@ -22,7 +22,7 @@ pub struct Engine {
 impl Engine {
     pub fn store(&self) -> Result<Store, EngineError> {
         self.restricted(&self.root, 0o711)?;
-        Ok(Store::open(&self.root.join("image")).map_err(rocker_image::Error::from)?)
+        Ok(Store::open(&self.root.join("image"))?)
     }
 
     /// `containers/`, made (or tightened to) 0700: containers' upper directories hold what
@@ -35,9 +35,9 @@ impl Engine {
     }
 
     fn restricted(&self, dir: &Path, mode: u32) -> Result<(), EngineError> {
-        let io = |what| move |source| EngineError::Io { what, path: dir.to_path_buf(), source };
-        fs::create_dir_all(dir).map_err(io("creating"))?;
-        fs::set_permissions(dir, fs::Permissions::from_mode(mode)).map_err(io("restricting"))
+        fs::create_dir_all(dir).map_err(EngineError::io("creating", dir))?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+            .map_err(EngineError::io("restricting", dir))
     }
 
     pub fn credentials(&self) -> Credentials {
@@ -50,7 +50,7 @@ impl Engine {
         platform: Option<String>,
         progress: Progress,
     ) -> Result<PullOptions, EngineError> {
-        let credentials = self.credentials().get(&reference.registry).map_err(rocker_image::Error::from)?;
+        let credentials = self.credentials().get(&reference.registry)?;
         Ok(PullOptions {
             registry: registry::Options {
                 insecure_registries: self.insecure_registries.clone(),
@@ -63,5 +63,5 @@ impl Engine {
 }
 
 pub fn parse_reference(s: &str) -> Result<Reference, EngineError> {
-    Ok(Reference::from_str(s).map_err(rocker_image::Error::from)?)
+    Ok(Reference::from_str(s)?)
 }

@@ -1,6 +1,6 @@
 //! The engine's error, and the exit code Docker gives each kind of failure.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -27,7 +27,37 @@ pub enum EngineError {
     },
 }
 
+/// The image crate's errors become the engine's through its aggregate, so `?` takes them.
+macro_rules! from_image_errors {
+    ($($kind:ty),*) => {
+        $(impl From<$kind> for EngineError {
+            fn from(e: $kind) -> EngineError {
+                EngineError::Image(e.into())
+            }
+        })*
+    };
+}
+
+from_image_errors!(
+    rocker_image::reference::ReferenceError,
+    rocker_image::registry::RegistryError,
+    rocker_image::store::StoreError,
+    rocker_image::pull::PullError,
+    rocker_image::credentials::CredentialsError,
+    rocker_image::overlay::OverlayError,
+    rocker_image::import::ImportError,
+    rocker_image::archive::ArchiveError
+);
+
 impl EngineError {
+    /// What a failed file operation on `path` becomes.
+    pub(crate) fn io<'a>(
+        what: &'static str,
+        path: &'a Path,
+    ) -> impl FnOnce(std::io::Error) -> EngineError + 'a {
+        move |source| EngineError::Io { what, path: path.to_path_buf(), source }
+    }
+
     pub(crate) fn sys(what: &'static str) -> impl FnOnce(nix::Error) -> EngineError {
         move |source| EngineError::Sys { what, source }
     }

@@ -1,7 +1,7 @@
 //! The image commands: pull, images, rmi, tag, inspect, prune, and finding a `run`'s image.
 
 use std::fs::{self, File};
-use std::io::{self, BufReader, IsTerminal};
+use std::io::{self, BufReader, IsTerminal, Read};
 use std::path::Path;
 use std::str::FromStr;
 
@@ -45,7 +45,7 @@ pub fn pull(
     progress: Progress,
 ) -> Result<(ImageRecord, bool), EngineError> {
     let store = engine.store()?;
-    let before = store.index().map_err(rocker_image::Error::from)?.find(name).map(|i| i.id.clone());
+    let before = store.index()?.find(name).map(|i| i.id.clone());
     pull_into(engine, &store, name, before, platform, progress)
 }
 
@@ -60,7 +60,7 @@ fn pull_into(
 ) -> Result<(ImageRecord, bool), EngineError> {
     let reference = parse_reference(name)?;
     let options = engine.pull_options(&reference, platform, progress)?;
-    let image = rocker_image::pull(store, &reference, &options).map_err(rocker_image::Error::from)?;
+    let image = rocker_image::pull(store, &reference, &options)?;
     let newer = before.as_ref() != Some(&image.id);
     Ok((image, newer))
 }
@@ -73,7 +73,7 @@ pub fn for_run(
     policy: PullPolicy,
     progress: Progress,
 ) -> Result<ImageRecord, EngineError> {
-    let found = store.index().map_err(rocker_image::Error::from)?.find(name).cloned();
+    let found = store.index()?.find(name).cloned();
     match (policy, found) {
         (PullPolicy::Never, None) => Err(EngineError::NotFound(format!(
             "no such image: {name} is not in the local store, and --pull never forbids pulling it"
@@ -90,7 +90,7 @@ pub fn for_run(
 
 /// The image's config (Entrypoint, Cmd, Env, ...), as stored.
 pub fn config(store: &Store, image: &ImageRecord) -> Result<ImageConfiguration, EngineError> {
-    let bytes = store.read_blob(&image.id).map_err(rocker_image::Error::from)?;
+    let bytes = store.read_blob(&image.id)?;
     serde_json::from_slice(&bytes).map_err(|e| {
         EngineError::InvalidArgument(format!("the stored config of image {} is not valid: {e}", image.id))
     })
@@ -114,7 +114,7 @@ pub fn repo_digest(image: &ImageRecord) -> &str {
 
 pub fn list(engine: &Engine) -> Result<Vec<Listed>, EngineError> {
     let store = engine.store()?;
-    let index = store.index().map_err(rocker_image::Error::from)?;
+    let index = store.index()?;
     let mut rows = Vec::new();
     for image in index.images.values() {
         let digest = repo_digest(image).to_string();
@@ -133,7 +133,7 @@ pub fn list(engine: &Engine) -> Result<Vec<Listed>, EngineError> {
             rows.push(row("<none>".into(), "<none>".into()));
         }
         for t in tags {
-            let r = Reference::from_str(t).map_err(rocker_image::Error::from)?;
+            let r = Reference::from_str(t)?;
             rows.push(row(r.name(), r.tag.unwrap_or_default()));
         }
     }
@@ -143,12 +143,12 @@ pub fn list(engine: &Engine) -> Result<Vec<Listed>, EngineError> {
 
 pub fn remove(engine: &Engine, name: &str, force: bool) -> Result<Vec<String>, EngineError> {
     let store = engine.store()?;
-    Ok(store.remove(name, force, || container_root::in_use(engine)).map_err(rocker_image::Error::from)?)
+    Ok(store.remove(name, force, || container_root::in_use(engine))?)
 }
 
 pub fn prune(engine: &Engine) -> Result<Vec<String>, EngineError> {
     let store = engine.store()?;
-    Ok(store.prune(|| container_root::in_use(engine)).map_err(rocker_image::Error::from)?)
+    Ok(store.prune(|| container_root::in_use(engine))?)
 }
 
 pub fn tag(engine: &Engine, source: &str, target: &str) -> Result<(), EngineError> {
@@ -157,7 +157,7 @@ pub fn tag(engine: &Engine, source: &str, target: &str) -> Result<(), EngineErro
     if target.digest.is_some() {
         return Err(EngineError::InvalidArgument(format!("{target}: a tag cannot name a digest")));
     }
-    Ok(store.tag(source, &target).map_err(rocker_image::Error::from)?)
+    Ok(store.tag(source, &target)?)
 }
 
 fn find<'a>(index: &'a Index, name: &str) -> Result<&'a ImageRecord, EngineError> {
@@ -167,7 +167,7 @@ fn find<'a>(index: &'a Index, name: &str) -> Result<&'a ImageRecord, EngineError
 /// Docker's `image inspect` object: the config, with the store's facts around it.
 pub fn inspect(engine: &Engine, name: &str) -> Result<Value, EngineError> {
     let store = engine.store()?;
-    let index = store.index().map_err(rocker_image::Error::from)?;
+    let index = store.index()?;
     let image = find(&index, name)?;
     let config = serde_json::to_value(config(&store, image)?).expect("a config serializes");
     let field = |k: &str| config.get(k).cloned().unwrap_or(Value::Null);
@@ -206,13 +206,13 @@ pub fn login(engine: &Engine, registry: &str, user: &str, password: &str) -> Res
         insecure_registries: engine.insecure_registries.clone(),
         credentials: Some((user.into(), password.into())),
     };
-    registry::Client::for_registry(registry, &options).ping().map_err(rocker_image::Error::from)?;
-    Ok(engine.credentials().store(registry, user, password).map_err(rocker_image::Error::from)?)
+    registry::Client::for_registry(registry, &options).ping()?;
+    Ok(engine.credentials().store(registry, user, password)?)
 }
 
 /// `logout`: false when no credentials were stored.
 pub fn logout(engine: &Engine, registry: &str) -> Result<bool, EngineError> {
-    Ok(engine.credentials().remove(registry).map_err(rocker_image::Error::from)?)
+    Ok(engine.credentials().remove(registry)?)
 }
 
 /// `import FILE|- [REF]`: a root filesystem tarball as a one-layer image.
@@ -225,34 +225,25 @@ pub fn import(
     let store = engine.store()?;
     let reference = reference.map(parse_reference).transpose()?;
     let config = ImportConfig { cmd, created: rocker_runtime::state::now_rfc3339() };
-    let result = if source == "-" {
-        import::import(&store, io::stdin().lock(), reference.as_ref(), config)
-    } else {
-        let file = File::open(source).map_err(|e| EngineError::Io {
-            what: "opening",
-            path: source.into(),
-            source: e,
-        })?;
-        import::import(&store, BufReader::with_capacity(1 << 20, file), reference.as_ref(), config)
-    };
-    Ok(result.map_err(rocker_image::Error::from)?)
+    let input = input((source != "-").then(|| Path::new(source)))?;
+    Ok(import::import(&store, input, reference.as_ref(), config)?)
 }
 
 /// `load [-i FILE]`: the images of a docker-archive or oci-archive (stdin without a file).
 pub fn load(engine: &Engine, input: Option<&Path>) -> Result<Vec<Loaded>, EngineError> {
     let store = engine.store()?;
-    let result = match input {
-        None => archive::load(&store, io::stdin().lock()),
-        Some(path) => {
-            let file = File::open(path).map_err(|e| EngineError::Io {
-                what: "opening",
-                path: path.into(),
-                source: e,
-            })?;
-            archive::load(&store, BufReader::with_capacity(1 << 20, file))
-        }
-    };
-    Ok(result.map_err(rocker_image::Error::from)?)
+    Ok(archive::load(&store, self::input(input)?)?)
+}
+
+/// What `import` and `load` read: the file, or stdin without one.
+fn input(path: Option<&Path>) -> Result<Box<dyn Read>, EngineError> {
+    Ok(match path {
+        None => Box::new(io::stdin().lock()),
+        Some(path) => Box::new(BufReader::with_capacity(
+            1 << 20,
+            File::open(path).map_err(EngineError::io("opening", path))?,
+        )),
+    })
 }
 
 /// `save [-o FILE] [--format F] IMAGE...`. A file is written beside its final name and
@@ -273,7 +264,7 @@ pub fn save(
         }
     };
     let store = engine.store()?;
-    let index = store.index().map_err(rocker_image::Error::from)?;
+    let index = store.index()?;
     let images = names
         .iter()
         .map(|n| find(&index, n).map(|image| (n.clone(), image.clone())))
@@ -285,24 +276,20 @@ pub fn save(
             ));
         }
         let out = io::BufWriter::with_capacity(1 << 20, io::stdout().lock());
-        return Ok(archive::save(&store, &images, format, out).map_err(rocker_image::Error::from)?);
+        return Ok(archive::save(&store, &images, format, out)?);
     };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let tmp = path.with_file_name(format!(".{name}.rocker-{}-{nanos:x}", std::process::id()));
-    let io_err = |what, p: &Path| {
-        let p = p.to_path_buf();
-        move |source| EngineError::Io { what, path: p, source }
-    };
     // create_new: never through a symlink or over a file someone planted at that name.
-    let file = File::create_new(&tmp).map_err(io_err("creating", &tmp))?;
+    let file = File::create_new(&tmp).map_err(EngineError::io("creating", &tmp))?;
     let mut out = io::BufWriter::with_capacity(1 << 20, file);
     let written = archive::save(&store, &images, format, &mut out)
-        .map_err(|e| EngineError::from(rocker_image::Error::from(e)))
-        .and_then(|()| out.into_inner().map_err(|e| io_err("writing", &tmp)(e.into_error())))
-        .and_then(|file| file.sync_all().map_err(io_err("writing", &tmp)))
-        .and_then(|()| fs::rename(&tmp, path).map_err(io_err("renaming to", path)));
+        .map_err(EngineError::from)
+        .and_then(|()| out.into_inner().map_err(|e| EngineError::io("writing", &tmp)(e.into_error())))
+        .and_then(|file| file.sync_all().map_err(EngineError::io("writing", &tmp)))
+        .and_then(|()| fs::rename(&tmp, path).map_err(EngineError::io("renaming to", path)));
     if written.is_err() {
         let _ = fs::remove_file(&tmp);
     }

@@ -1,7 +1,7 @@
 //! `rocker run` in the foreground: spec, launch, supervise, report.
 
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::unistd::isatty;
 use rocker_runtime::console;
@@ -91,7 +91,7 @@ pub fn run(engine: &Engine, req: &RunRequest) -> Result<Outcome, EngineError> {
         Source::Image { name, pull } => {
             let store = engine.store()?;
             // Shared from the lookup to the mount: `rmi` cannot delete the image in between.
-            let store_lock = store.lock(false).map_err(rocker_image::Error::from)?;
+            let store_lock = store.lock(false)?;
             let image = images::for_run(engine, &store, name, *pull, Progress::for_stderr(false))?;
             let config = images::config(&store, &image)?;
             let root = ContainerRoot::create(engine, &store, &image, &id)?;
@@ -120,11 +120,7 @@ pub fn run(engine: &Engine, req: &RunRequest) -> Result<Outcome, EngineError> {
     if !req.interactive {
         detach_stdin()?;
     }
-    let bundle = std::env::current_dir().map_err(|source| EngineError::Io {
-        what: "reading",
-        path: ".".into(),
-        source,
-    })?;
+    let bundle = std::env::current_dir().map_err(EngineError::io("reading", Path::new(".")))?;
 
     let signals = signals::block()?;
     let mut container =
@@ -177,10 +173,7 @@ fn command_line(
 
 /// Without `-i` the container reads nothing, as with Docker: its stdin is /dev/null.
 fn detach_stdin() -> Result<(), EngineError> {
-    let null = std::fs::File::open("/dev/null").map_err(|source| EngineError::Io {
-        what: "opening",
-        path: "/dev/null".into(),
-        source,
-    })?;
+    let null =
+        std::fs::File::open("/dev/null").map_err(EngineError::io("opening", Path::new("/dev/null")))?;
     nix::unistd::dup2_stdin(null).map_err(EngineError::sys("redirecting stdin"))
 }
