@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::cgroups::{self, CgroupError};
 use crate::error::{Error, Result};
+use crate::namespaces::JoinedPath;
 use crate::pidfd::PidFd;
 use crate::process::channel::{ChannelError, Message};
 use crate::process::{clone_init, run_in_foreground, Container, LaunchOptions, StartSignal};
@@ -70,6 +71,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<()> {
         }
         Err(e) => {
             // The Container's drop already killed the init and removed the cgroup.
+            let _ = release_joined_mount(&new_record(id, &spec, &bundle));
             let _ = state.remove();
             Err(e)
         }
@@ -274,6 +276,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Status::Running | Status::Paused if force => kill_and_wait(&record)?,
         other => return Err(Error::InvalidState { id: id.into(), op: "delete", status: other }),
     }
+    release_joined_mount(&record)?;
     destroy_cgroup(&record.cgroup)?;
     state.remove()?;
     run_warning_hooks(hooks::Kind::Poststop, &record, Status::Stopped);
@@ -336,13 +339,13 @@ pub fn exec(
         let spec = load_spec(&record.bundle)?;
         (record, spec)
     };
-    let namespaces = crate::namespaces::plan(&spec)?.all();
+    let namespaces = crate::namespaces::plan(&spec)?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let cgroup = cgroups::reopen(&record.cgroup)?;
     let signals = if opts.detach { None } else { Some(signals::block()?) };
     let mut container = crate::process::enter(
         Pid::from_raw(record.pid),
-        namespaces,
+        &namespaces,
         cgroup,
         process,
         seccomp,
@@ -405,9 +408,13 @@ pub fn run(root: &Path, id: &str, opts: &CreateOptions) -> Result<WaitStatus> {
         let (container, record) = launch_recorded(&state, &spec, &bundle, opts, StartSignal::Channel)?;
         let stdin = std::io::stdin();
         let exit = run_in_foreground(container, &signals, Some(std::os::fd::AsFd::as_fd(&stdin)))?;
+        release_joined_mount(&record)?;
         run_warning_hooks(hooks::Kind::Poststop, &record, Status::Stopped);
         Ok(exit)
     })();
+    if result.is_err() {
+        let _ = release_joined_mount(&new_record(id, &spec, &bundle));
+    }
     let _ = state.remove();
     Ok(result?.status)
 }
@@ -460,6 +467,7 @@ fn new_record(id: &str, spec: &Spec, bundle: &Path) -> Record {
         cgroup: Vec::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         hooks: Some(spec.hooks().clone()),
+        joined_mount: JoinedPath::mount_of(spec),
     }
 }
 
@@ -519,6 +527,15 @@ fn init_pidfd(record: &Record) -> Option<PidFd> {
 
 fn init_alive(record: &Record) -> bool {
     proc_stat(record.pid).is_some_and(|p| p.start == record.pid_start && p.state != 'Z' && p.state != 'X')
+}
+
+/// The container's mounts out of the mount namespace it joined by path, if it did and that
+/// namespace is still there (see `rootfs::release_joined`).
+fn release_joined_mount(record: &Record) -> Result<()> {
+    let Some(ns) = record.joined_mount.as_ref().and_then(JoinedPath::reopen) else { return Ok(()) };
+    crate::process::in_child("remove the container's mounts from the mount namespace it joined", || {
+        crate::rootfs::release_joined(ns.as_fd(), &record.rootfs)
+    })
 }
 
 fn destroy_cgroup(dirs: &[(String, PathBuf)]) -> Result<()> {

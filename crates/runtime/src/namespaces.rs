@@ -4,9 +4,11 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use nix::sched::{setns, unshare, CloneFlags};
 use oci_spec::runtime::{LinuxNamespaceType, LinuxTimeOffset, Spec};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
@@ -35,6 +37,17 @@ impl Plan {
     pub fn in_user_namespace(&self) -> bool {
         self.all().contains(CloneFlags::CLONE_NEWUSER)
     }
+
+    /// The PID namespace joined by path that the runtime joins for its child, the init. With
+    /// a joined user namespace the init is cloned by a first child, which joins it instead:
+    /// that child then reports the init's pid as the runtime sees it, its own PID namespace
+    /// being the runtime's (see `init::run_in_joined_user_namespace`).
+    fn pid_joined_by_runtime(&self) -> Option<&OwnedFd> {
+        match self.joined(CloneFlags::CLONE_NEWUSER) {
+            Some(_) => None,
+            None => self.joined(CloneFlags::CLONE_NEWPID),
+        }
+    }
 }
 
 pub fn plan(spec: &Spec) -> Result<Plan> {
@@ -57,14 +70,6 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
         };
         match ns.path() {
             None => plan.new |= flag,
-            // Its own mount namespace is where the rootfs is built: sharing one would change
-            // another container's mounts.
-            Some(path) if flag == CloneFlags::CLONE_NEWNS => {
-                return Err(Error::InvalidSpec(format!(
-                    "joining an existing mount namespace ({}) is not supported",
-                    path.display()
-                )))
-            }
             Some(path) => {
                 let fd = nix::fcntl::open(
                     path,
@@ -89,19 +94,44 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
             "a new user namespace needs linux.uidMappings and linux.gidMappings, and they need one".into(),
         ));
     }
-    if plan.joined(CloneFlags::CLONE_NEWUSER).is_some() && plan.joined(CloneFlags::CLONE_NEWPID).is_some() {
-        return Err(Error::InvalidSpec(
-            "joining both a user namespace and a PID namespace by path is not supported yet: give the \
-             container a PID namespace of its own"
-                .into(),
-        ));
-    }
-    if !plan.new.contains(CloneFlags::CLONE_NEWNS) {
+    if !plan.all().contains(CloneFlags::CLONE_NEWNS) {
         return Err(Error::InvalidSpec(
             "a mount namespace is required: add {\"type\": \"mount\"} to linux.namespaces".into(),
         ));
     }
     Ok(plan)
+}
+
+/// A namespace joined by path, for a later command to find again: the path, and the
+/// namespace (device and inode) it named when the container was created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JoinedPath {
+    pub path: PathBuf,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl JoinedPath {
+    /// The spec's mount namespace, when it is joined by path.
+    pub fn mount_of(spec: &Spec) -> Option<JoinedPath> {
+        let namespaces = spec.linux().as_ref()?.namespaces().as_ref()?;
+        let path = namespaces.iter().find(|n| n.typ() == LinuxNamespaceType::Mount)?.path().as_ref()?;
+        let st = nix::sys::stat::stat(path).ok()?;
+        Some(JoinedPath { path: path.clone(), dev: st.st_dev, ino: st.st_ino })
+    }
+
+    /// The namespace, if the path still names it (None once it is gone: its last process
+    /// exited, or the pid in a /proc path is another process's now).
+    pub fn reopen(&self) -> Option<OwnedFd> {
+        let fd = nix::fcntl::open(
+            &self.path,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()?;
+        let st = nix::sys::stat::fstat(&fd).ok()?;
+        (st.st_dev == self.dev && st.st_ino == self.ino).then_some(fd)
+    }
 }
 
 const CLONE_NEWTIME: CloneFlags = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
@@ -124,7 +154,7 @@ pub fn for_children(plan: &Plan, offsets: Option<&HashMap<String, LinuxTimeOffse
         .map_err(Error::sys("open the runtime's own namespace"))
     };
     let mut guard = ForChildren { restore: Vec::new() };
-    if let Some((_, pid_ns)) = plan.join.iter().find(|(f, _)| *f == CloneFlags::CLONE_NEWPID) {
+    if let Some(pid_ns) = plan.pid_joined_by_runtime() {
         guard.restore.push((CloneFlags::CLONE_NEWPID, own("pid")?));
         setns(pid_ns, CloneFlags::CLONE_NEWPID).map_err(Error::sys("join the PID namespace"))?;
     }

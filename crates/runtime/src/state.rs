@@ -36,6 +36,10 @@ pub struct Record {
     /// record written by an older rocker-runtime.
     #[serde(default, deserialize_with = "present")]
     pub hooks: Option<Option<oci_spec::runtime::Hooks>>,
+    /// The mount namespace the container joined by path, where its mounts are to be removed
+    /// from when it is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined_mount: Option<crate::namespaces::JoinedPath>,
 }
 
 /// A field that is there, even as `null`: Some (serde would read `null` as a missing one).

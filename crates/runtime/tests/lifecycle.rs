@@ -1152,11 +1152,72 @@ fn a_container_joins_another_ones_namespaces_by_path_like_a_pod() {
         assert_eq!(sandbox_ns.to_str().unwrap(), *seen, "{kind}");
     }
     assert_ne!(lines[4], "1", "the member is not the PID namespace's init");
-    // Joining a mount namespace is refused: the rootfs is built in the container's own.
-    f.edit_config(|c| join_by_path(c, sandbox, &["mnt"]));
-    let r = f.rt(&["run", "member2"]);
-    assert!(r.code != 0 && r.stderr.contains("mount namespace"), "{}", r.stderr);
     ok(&f.rt(&["delete", "-f", "sandbox"]));
+}
+
+/// The mount points below `dir` in the mount namespace of `pid`.
+fn mounts_below(pid: &str, dir: &str) -> Vec<String> {
+    let info = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    info.lines()
+        .map(|l| l.split(' ').nth(4).unwrap().to_string())
+        .filter(|m| m == dir || m.starts_with(&format!("{dir}/")))
+        .collect()
+}
+
+#[test]
+fn a_container_joins_a_mount_namespace_by_path_and_leaves_no_mount_in_it() {
+    let f = Fixture::new();
+    let rootfs = f.rootfs_file("").canonicalize().unwrap().to_str().unwrap().to_string();
+    // A mount namespace held by a process of the test's, as a sandbox would hold one.
+    let holder = Killed(
+        Command::new("unshare").args(["-m", "--propagation", "private", "sleep", "100"]).spawn().unwrap(),
+    );
+    let held = holder.0.id().to_string();
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap();
+    wait_for("the holder's namespace", || ns(&held) != ns("self"));
+    f.command("mnt", "echo ready > /ready; exec sleep 100");
+    f.edit_config(|c| join_by_path(c, held.parse().unwrap(), &["mnt"]));
+    ok(&f.rt(&["run", "-d", "mnt"]));
+    wait_for("the container", || f.rootfs_file("ready").exists());
+    let state: Value = serde_json::from_str(&f.rt(&["state", "mnt"]).stdout).unwrap();
+    let init = state["pid"].to_string();
+    assert_eq!(ns(&init), ns(&held), "the init is in the joined mount namespace");
+    // Its mounts are made there, below its root, and never reach the host's namespace.
+    let there = mounts_below(&held, &rootfs);
+    for m in ["", "/proc", "/dev", "/sys"] {
+        assert!(there.contains(&format!("{rootfs}{m}")), "{rootfs}{m} in the joined namespace: {there:?}");
+    }
+    assert_eq!(mounts_below("self", &rootfs), Vec::<String>::new());
+    // Its root is its rootfs, for exec too; /proc is its own.
+    let r = f.rt(&["exec", "mnt", "sh", "-c", "cat /ready; readlink /proc/self/ns/mnt; cat /proc/1/comm"]);
+    assert_eq!(r.stdout, format!("ready\n{}\nsleep\n", ns(&held).display()), "{}", r.stderr);
+    ok(&f.rt(&["delete", "-f", "mnt"]));
+    assert_eq!(mounts_below(&held, &rootfs), Vec::<String>::new(), "delete removes its mounts");
+    // In the foreground, and when create fails half-way (a bind of a missing source), nothing
+    // is left either.
+    f.command("mnt-run", "test -f /ready && test -c /dev/null");
+    let r = f.rt(&["run", "mnt-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(mounts_below(&held, &rootfs), Vec::<String>::new());
+    let missing = f.bundle.path().join("missing");
+    f.edit_config(|c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+            {"destination": "/mnt/x", "type": "bind", "source": missing, "options": ["bind"]}))
+    });
+    let r = f.rt(&["create", "mnt-fail"]);
+    assert!(r.code != 0 && r.stderr.contains("missing"), "{}", r.stderr);
+    assert_eq!(mounts_below(&held, &rootfs), Vec::<String>::new());
+    assert!(f.rt(&["state", "mnt-fail"]).code != 0);
+}
+
+/// A process of the test's own, killed and reaped when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]
@@ -1278,10 +1339,21 @@ fn a_member_joins_a_pods_user_namespace_by_path() {
     assert!(r.code != 0 && r.stderr.contains("joining the user namespace"), "{}", r.stderr);
     let left = f.cg.children();
     assert!(left.iter().all(|d| d.ends_with("sandbox")), "only the sandbox's cgroup: {left:?}");
-    // Joined user and PID namespaces together are refused, with the reason.
-    f.edit_config(|c| join_by_path(c, sandbox, &["pid"]));
-    let r = f.rt(&["run", "member2"]);
-    assert!(r.code != 0 && r.stderr.contains("PID namespace by path is not supported"), "{}", r.stderr);
+    // The PID namespace joined as well (a pod sharing its process namespace): the member is
+    // one of the sandbox's processes, and the runtime still knows its pid.
+    f.command("member2", "echo ready > /ready2; exec sleep 100");
+    f.edit_config(|c| join_by_path(c, sandbox, &["user", "pid"]));
+    ok(&f.rt(&["run", "-d", "member2"]));
+    wait_for("the member", || f.rootfs_file("ready2").exists());
+    let state: Value = serde_json::from_str(&f.rt(&["state", "member2"]).stdout).unwrap();
+    let member = state["pid"].to_string();
+    assert_eq!(ns(&member, "pid"), ns(&sandbox.to_string(), "pid"));
+    assert_eq!(ns(&member, "user"), ns(&sandbox.to_string(), "user"));
+    let comm = std::fs::read_to_string(format!("/proc/{member}/comm")).unwrap();
+    assert_eq!(comm, "sleep\n", "the recorded pid is the member's init");
+    let r = f.rt(&["exec", "member2", "sh", "-c", "id -u; cat /proc/1/comm"]);
+    assert_eq!(r.stdout, "0\nsleep\n", "{}", r.stderr);
+    ok(&f.rt(&["delete", "-f", "member2"]));
     ok(&f.rt(&["delete", "-f", "sandbox"]));
     assert!(f.cg.children().is_empty());
 }

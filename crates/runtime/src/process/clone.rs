@@ -83,6 +83,22 @@ fn legacy_clone(flags: CloneFlags) -> Result<Cloned> {
     }
 }
 
+/// Runs `work` in a child process (for what must not change the runtime itself, such as
+/// joining a mount namespace); its failure is reported as `op`'s.
+pub fn in_child(op: &'static str, work: impl FnOnce() -> nix::Result<()>) -> Result<()> {
+    match clone_child(CloneFlags::empty(), None)? {
+        Cloned::Child { .. } => super::user_process::exit_now(work().err().map_or(0, |e| e as i32)),
+        Cloned::Parent { child, .. } => match nix::sys::wait::waitpid(child, None) {
+            Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
+            Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => {
+                Err(Error::Sys { op, source: Errno::from_raw(code) })
+            }
+            Ok(_) => Err(Error::Sys { op, source: Errno::EINTR }),
+            Err(e) => Err(Error::Sys { op, source: e }),
+        },
+    }
+}
+
 fn ensure_single_threaded() -> Result<()> {
     // Fails closed: without /proc we cannot tell, so we do not clone.
     match crate::state::proc_stat(std::process::id() as i32).map(|p| p.threads) {

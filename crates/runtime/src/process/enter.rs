@@ -22,6 +22,7 @@ use super::user_process::{self, step, wait_for_start};
 use super::StartSignal;
 use crate::cgroups::Manager;
 use crate::error::{Error, Result};
+use crate::namespaces::Plan;
 
 /// The namespaces joined by the child, in order: the user namespace first (it owns the
 /// others, and joining it gives the capabilities to join them), the mount namespace last.
@@ -35,11 +36,11 @@ const JOINED: [(CloneFlags, &str); 6] = [
 ];
 
 /// Starts `process` in the running container whose init is `init` and which has the
-/// namespaces `namespaces`; the process waits for [`Container::start`]. The container's
+/// namespaces of `plan`; the process waits for [`Container::start`]. The container's
 /// seccomp filter applies to it too, as with runc.
 pub fn enter(
     init: Pid,
-    namespaces: CloneFlags,
+    plan: &Plan,
     cgroup: Box<dyn Manager>,
     process: &Process,
     seccomp: Option<&LinuxSeccomp>,
@@ -51,6 +52,20 @@ pub fn enter(
     let open_ns = |name: &str| {
         open(format!("/proc/{init}/ns/{name}").as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(Error::sys("open the container's namespace"))
+    };
+    let namespaces = plan.all();
+    // A mount namespace joined by path is not the container's root: the init chrooted into
+    // its rootfs there (see rootfs::switch_root), and so does this process.
+    let init_root = match plan.joined(CloneFlags::CLONE_NEWNS) {
+        Some(_) => Some(
+            open(
+                format!("/proc/{init}/root").as_str(),
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(Error::sys("open the container's root"))?,
+        ),
+        None => None,
     };
     let joined: Vec<(CloneFlags, &str, OwnedFd)> = JOINED
         .iter()
@@ -67,7 +82,7 @@ pub fn enter(
             drop(parent_end);
             let join = (!in_cgroup).then_some(cgroup.as_ref());
             user_process::run_child(&child_end, || {
-                child(&child_end, process, seccomp, preserve_fds, &joined, join)
+                child(&child_end, process, seccomp, preserve_fds, &joined, init_root.as_ref(), join)
             })
         }
         Cloned::Parent { child, .. } => {
@@ -83,6 +98,7 @@ fn child(
     seccomp: Option<&LinuxSeccomp>,
     preserve_fds: u32,
     joined: &[(CloneFlags, &str, OwnedFd)],
+    init_root: Option<&OwnedFd>,
     join: Option<&dyn Manager>,
 ) -> Result<Infallible, Message> {
     if let Some(cgroup) = join {
@@ -91,6 +107,12 @@ fn child(
     }
     for (flag, name, fd) in joined {
         step(&format!("joining the container's {name} namespace"), setns(fd.as_fd(), *flag))?;
+    }
+    if let Some(root) = init_root {
+        step(
+            "entering the container's root",
+            nix::unistd::fchdir(root).and_then(|()| nix::unistd::chroot(".")),
+        )?;
     }
     let prepared = user_process::prepare(process, seccomp, preserve_fds)?;
     let finalized = user_process::finalize(process, prepared)?;

@@ -44,8 +44,14 @@ pub fn run(channel: Channel, args: &InitArgs) -> ! {
 /// namespace, where the init, once in the joined one, has no privilege over them. So this
 /// first child joins it, makes the spec's new namespaces from inside, and clones the init
 /// into them as the runtime's child (CLONE_PARENT); it reports the init's pid and exits.
+/// A PID namespace joined too is joined here, for the init, before the user namespace (while
+/// this child still has the host's privileges, whichever user namespace owns it): the pid
+/// the clone returns is then in this child's own PID namespace, the runtime's.
 pub fn run_in_joined_user_namespace(channel: Channel, userns: &OwnedFd, args: &InitArgs) -> ! {
     user_process::run_child(&channel, || {
+        if let Some(pidns) = args.namespaces.joined(CloneFlags::CLONE_NEWPID) {
+            step("joining the PID namespace", nix::sched::setns(pidns, CloneFlags::CLONE_NEWPID))?;
+        }
         step("joining the user namespace", nix::sched::setns(userns, CloneFlags::CLONE_NEWUSER))?;
         let new = args.namespaces.new;
         // The PID namespace is for the init, the next child; the cgroup one the init makes.
@@ -108,9 +114,13 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
     umask(Mode::empty());
     let process = spec.process().as_ref().expect("launch checked that the spec has a process");
 
-    step("setting up the root filesystem", rootfs::mount_all(spec, rootfs, &cgroup.dirs()))?;
+    let mount_ns = match namespaces.joined(CloneFlags::CLONE_NEWNS) {
+        Some(_) => rootfs::MountNamespace::Joined,
+        None => rootfs::MountNamespace::New,
+    };
+    step("setting up the root filesystem", rootfs::mount_all(spec, rootfs, mount_ns, &cgroup.dirs()))?;
     let hook_state = if waits_for_runtime { Some(run_create_hooks(channel, spec)?) } else { None };
-    step("setting up the root filesystem", rootfs::switch_root(spec, rootfs))?;
+    step("setting up the root filesystem", rootfs::switch_root(spec, rootfs, mount_ns))?;
     if namespaces.new.contains(CloneFlags::CLONE_NEWNET) {
         step("bringing up the loopback interface", namespaces::loopback_up())?;
     }

@@ -42,6 +42,7 @@ mod user_process;
 
 use std::os::fd::OwnedFd;
 
+pub use clone::in_child;
 pub use enter::enter;
 pub use exec::DEFAULT_PATH;
 pub use foreground::run_in_foreground;

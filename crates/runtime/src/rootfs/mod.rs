@@ -11,6 +11,12 @@
 //! Steps 1-3 are [`mount_all`], 4-5 [`switch_root`]: between them, where the spec puts them,
 //! the init runs the createContainer hooks (process/init.rs), which may still write to the
 //! root even when it is to be read-only (as runc allows; NVIDIA's hooks rely on it).
+//!
+//! In a mount namespace joined by path, shared with others, the init changes nothing but its
+//! own mount: step 1 leaves `/` alone and makes the rootfs's bind private instead (the
+//! container's mounts then stay below it, and one unmount of it at delete removes them all:
+//! [`release_joined`]), and step 4 is a chroot, as crun's, not a pivot_root, which would
+//! move the root of every process in that namespace.
 
 mod cgroupfs;
 mod dev;
@@ -20,13 +26,13 @@ mod resolve;
 
 pub use resolve::read_in_root;
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::Mode;
-use nix::unistd::{chdir, pivot_root};
+use nix::unistd::{chdir, chroot, pivot_root};
 use oci_spec::runtime::Spec;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,14 +60,34 @@ impl RootfsError {
     }
 }
 
+/// The container's mount namespace: made for it, or joined by path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum MountNamespace {
+    New,
+    Joined,
+}
+
 /// Builds the container's root at `rootfs`: its mounts, /dev, the working directory. Runs in
-/// the init, in its new mount namespace, before any user code; `/` is still the host's.
-/// `cgroups`: the container's cgroup directories on the host, for a `cgroup` mount.
-pub fn mount_all(spec: &Spec, rootfs: &Path, cgroups: &[(String, PathBuf)]) -> Result<(), RootfsError> {
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .map_err(|e| RootfsError::sys("make private", Path::new("/"), e))?;
+/// the init, in its mount namespace, before any user code; `/` is still the host's (or the
+/// joined namespace's). `cgroups`: the container's cgroup directories on the host, for a
+/// `cgroup` mount.
+pub fn mount_all(
+    spec: &Spec,
+    rootfs: &Path,
+    ns: MountNamespace,
+    cgroups: &[(String, PathBuf)],
+) -> Result<(), RootfsError> {
+    let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
+    if ns == MountNamespace::New {
+        mount(None::<&str>, "/", None::<&str>, private, None::<&str>)
+            .map_err(|e| RootfsError::sys("make private", Path::new("/"), e))?;
+    }
     mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
         .map_err(|e| RootfsError::sys("bind mount", rootfs, e))?;
+    if ns == MountNamespace::Joined {
+        mount(None::<&str>, rootfs, None::<&str>, private, None::<&str>)
+            .map_err(|e| RootfsError::sys("make private", rootfs, e))?;
+    }
 
     let root = open(rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| RootfsError::sys("open", rootfs, e))?;
@@ -87,8 +113,11 @@ pub fn mount_all(spec: &Spec, rootfs: &Path, cgroups: &[(String, PathBuf)]) -> R
 
 /// Makes the root built by [`mount_all`] the container's `/` and locks it down as the spec
 /// asks.
-pub fn switch_root(spec: &Spec, rootfs: &Path) -> Result<(), RootfsError> {
-    pivot(rootfs)?;
+pub fn switch_root(spec: &Spec, rootfs: &Path, ns: MountNamespace) -> Result<(), RootfsError> {
+    match ns {
+        MountNamespace::New => pivot(rootfs)?,
+        MountNamespace::Joined => enter_chroot(rootfs)?,
+    }
     let linux = spec.linux().as_ref();
     if let Some(l) = linux {
         // Before /proc/sys turns read-only below.
@@ -124,4 +153,21 @@ fn pivot(rootfs: &Path) -> Result<(), RootfsError> {
     umount2(".", MntFlags::MNT_DETACH)
         .map_err(|e| RootfsError::sys("unmount old root", Path::new("/"), e))?;
     chdir("/").map_err(|e| RootfsError::sys("chdir", Path::new("/"), e))
+}
+
+fn enter_chroot(rootfs: &Path) -> Result<(), RootfsError> {
+    chdir(rootfs).map_err(|e| RootfsError::sys("chdir", rootfs, e))?;
+    chroot(".").map_err(|e| RootfsError::sys("chroot", rootfs, e))?;
+    chdir("/").map_err(|e| RootfsError::sys("chdir", Path::new("/"), e))
+}
+
+/// Removes a container's mounts from the mount namespace it joined by path, once it is gone:
+/// its rootfs bind, with everything below it (see [`mount_all`]). Joins `ns`: for a process
+/// of its own (`process::in_child`). Already unmounted is done.
+pub fn release_joined(ns: BorrowedFd, rootfs: &Path) -> nix::Result<()> {
+    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNS)?;
+    match umount2(rootfs, MntFlags::MNT_DETACH) {
+        Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => Ok(()),
+        r => r,
+    }
 }
