@@ -145,14 +145,7 @@ pub struct ForChildren {
 /// Points the runtime's next child at the container's PID namespace (joined by path) and a
 /// new time namespace with the spec's clock offsets.
 pub fn for_children(plan: &Plan, offsets: Option<&HashMap<String, LinuxTimeOffset>>) -> Result<ForChildren> {
-    let own = |name: &str| {
-        nix::fcntl::open(
-            format!("/proc/self/ns/{name}").as_str(),
-            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .map_err(Error::sys("open the runtime's own namespace"))
-    };
+    let own = |name: &str| current(name).map_err(Error::sys("open the runtime's own namespace"));
     let mut guard = ForChildren { restore: Vec::new() };
     if let Some(pid_ns) = plan.pid_joined_by_runtime() {
         guard.restore.push((CloneFlags::CLONE_NEWPID, own("pid")?));
@@ -183,6 +176,15 @@ impl ForChildren {
     }
 }
 
+/// The calling process's namespace of kind `name` (as /proc/PID/ns names them).
+fn current(name: &str) -> nix::Result<OwnedFd> {
+    nix::fcntl::open(
+        format!("/proc/self/ns/{name}").as_str(),
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+}
+
 /// Writes the user namespace's maps for `pid` (the runtime does it: writing a map that
 /// names other host ids needs privileges the child does not have in the parent namespace).
 pub fn write_id_maps(pid: nix::unistd::Pid, spec: &Spec) -> Result<()> {
@@ -199,13 +201,23 @@ pub fn write_id_maps(pid: nix::unistd::Pid, spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// Brings `lo` up in the init's new network namespace, as Docker's `--network none` has it.
+/// Brings `lo` up in the calling process's network namespace, as Docker's `--network none`
+/// has it.
 pub fn loopback_up() -> nix::Result<()> {
+    loopback_up_through(&inet_socket()?)
+}
+
+/// A socket in the calling process's network namespace: ioctls on it act in that namespace,
+/// wherever its owner is by then.
+fn inet_socket() -> nix::Result<OwnedFd> {
     // SAFETY: plain socket(2); the descriptor is new and moved straight into an OwnedFd.
-    let sock = unsafe {
+    unsafe {
         let fd = Errno::result(libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0))?;
-        OwnedFd::from_raw_fd(fd)
-    };
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+fn loopback_up_through(sock: &OwnedFd) -> nix::Result<()> {
     // SAFETY: ifreq is plain data; all-zero is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
@@ -218,6 +230,34 @@ pub fn loopback_up() -> nix::Result<()> {
         Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req))?;
     }
     Ok(())
+}
+
+/// A new network namespace made by the runtime for its container's init, which joins it
+/// (see `process::launch`): made while the init sets up its mounts, instead of by the clone,
+/// where it took most of the clone's time.
+pub struct NewNetwork {
+    pub ns: OwnedFd,
+    sock: OwnedFd,
+}
+
+impl NewNetwork {
+    /// Makes it, and returns the runtime to its own network namespace.
+    pub fn make() -> Result<NewNetwork> {
+        let own = current("net").map_err(Error::sys("open the runtime's own network namespace"))?;
+        unshare(CloneFlags::CLONE_NEWNET).map_err(Error::sys("create the network namespace"))?;
+        let made = current("net").map_err(Error::sys("open the new network namespace")).and_then(|ns| {
+            Ok(NewNetwork { ns, sock: inet_socket().map_err(Error::sys("open a socket in it"))? })
+        });
+        setns(own, CloneFlags::CLONE_NEWNET)
+            .map_err(Error::sys("return to the runtime's network namespace"))?;
+        made
+    }
+
+    /// Brings its `lo` up, from outside.
+    pub fn loopback_up(&self) -> Result<()> {
+        loopback_up_through(&self.sock)
+            .map_err(Error::sys("bring up lo in the container's network namespace"))
+    }
 }
 
 /// Sets the NIS domain name in the init's new UTS namespace.

@@ -198,6 +198,19 @@ fn an_init_that_fails_while_its_cgroup_is_made_reports_its_own_error() {
 }
 
 #[test]
+fn a_new_network_namespace_has_lo_up_and_sysfs_shows_its_devices() {
+    let f = Fixture::new();
+    f.command("net", "ls /sys/class/net; ip -o link show lo; readlink /proc/self/ns/net");
+    let r = f.rt(&["run", "net"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "lo", "sysfs shows the container's namespace, with only lo: {}", r.stdout);
+    assert!(lines[1].contains(",UP"), "lo is up: {}", r.stdout);
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_ne!(lines[2], host.to_str().unwrap(), "a namespace of its own");
+}
+
+#[test]
 fn run_detached_then_force_delete() {
     let f = Fixture::new();
     f.command("d1", "exec sleep 100");

@@ -38,6 +38,9 @@ pub enum Message {
     /// cgroup is made and limited; with it, the files through which the init joins it
     /// (opened by the runtime, so that the init can join after its pivot_root).
     CgroupReady,
+    /// parent -> child: the new network namespace the runtime made for it (not in a user
+    /// namespace), its descriptor attached; `lo` is up or about to be, before `Start`.
+    Network,
     /// first child -> parent, for a user namespace joined by path: the init it cloned, in
     /// that namespace, as the runtime's child (see `init::run_in_joined_user_namespace`).
     InitPid { pid: i32 },
@@ -179,6 +182,7 @@ fn message_name(msg: &Message) -> &'static str {
         Message::Start => "Start",
         Message::Mapped => "Mapped",
         Message::CgroupReady => "CgroupReady",
+        Message::Network => "Network",
         Message::InitPid { .. } => "InitPid",
         Message::InitFailed { .. } => "InitFailed",
         Message::ExecFailed { .. } => "ExecFailed",

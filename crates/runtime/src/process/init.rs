@@ -31,6 +31,8 @@ pub struct InitArgs<'a> {
     pub cgroup: &'a dyn Manager,
     /// The clone could not place the child in its cgroup, so it moves itself.
     pub join_cgroup: bool,
+    /// The runtime makes the new network namespace and sends it (`Message::Network`).
+    pub network_from_runtime: bool,
     pub opts: &'a LaunchOptions,
 }
 
@@ -91,16 +93,8 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
             nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)),
         )?;
     }
-    // The runtime makes the cgroup while this process sets up its root: it joins at the end
-    // of that, through files the runtime opened (the host's cgroup tree is out of its reach
-    // after pivot_root), unless something on the way needs the cgroup: a `cgroup` mount (its
-    // directories), a cgroup namespace (rooted where the init is; a joined one also decides
-    // what it may write), or hooks (which run in, or look at, the container's cgroup).
     let waits_for_runtime = hooks::init_waits_for_runtime(spec.hooks().as_ref());
-    let cgroup_first = has_cgroup_mount(spec)
-        || namespaces.new.contains(CloneFlags::CLONE_NEWCGROUP)
-        || namespaces.join.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWCGROUP)
-        || waits_for_runtime;
+    let cgroup_first = joins_cgroup_first(spec, namespaces);
     if cgroup_first {
         enter_cgroup(channel, args)?;
     }
@@ -118,10 +112,17 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
         Some(_) => rootfs::MountNamespace::Joined,
         None => rootfs::MountNamespace::New,
     };
-    step("setting up the root filesystem", rootfs::mount_all(spec, rootfs, mount_ns, &cgroup.dirs()))?;
+    let join_network = || match args.network_from_runtime {
+        true => join_network_from_runtime(channel),
+        false => Ok(()),
+    };
+    step(
+        "setting up the root filesystem",
+        rootfs::mount_all(spec, rootfs, mount_ns, &cgroup.dirs(), join_network),
+    )?;
     let hook_state = if waits_for_runtime { Some(run_create_hooks(channel, spec)?) } else { None };
     step("setting up the root filesystem", rootfs::switch_root(spec, rootfs, mount_ns))?;
-    if namespaces.new.contains(CloneFlags::CLONE_NEWNET) {
+    if namespaces.new.contains(CloneFlags::CLONE_NEWNET) && !args.network_from_runtime {
         step("bringing up the loopback interface", namespaces::loopback_up())?;
     }
     if let Some(name) = spec.hostname() {
@@ -174,6 +175,27 @@ fn enter_cgroup(channel: &Channel, args: &InitArgs) -> Result<(), Message> {
         step("creating the cgroup namespace", nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP))?;
     }
     Ok(())
+}
+
+/// Into the network namespace the runtime made for this container, once it comes.
+fn join_network_from_runtime(channel: &Channel) -> nix::Result<()> {
+    let ns = match channel.recv() {
+        Ok(Some((Message::Network, mut fds))) if fds.len() == 1 => fds.remove(0),
+        // The runtime failed, and kills the init.
+        _ => user_process::exit_now(1),
+    };
+    nix::sched::setns(ns, CloneFlags::CLONE_NEWNET)
+}
+
+/// The runtime makes the cgroup while the init sets up its root: the init joins at the end
+/// of that, through files the runtime opened (the host's cgroup tree is out of its reach
+/// after pivot_root), unless something on the way needs the cgroup: a `cgroup` mount (its
+/// directories), a cgroup namespace (rooted where the init is; a joined one also decides
+/// what it may write), or hooks (which run in, or look at, the container's cgroup).
+pub(super) fn joins_cgroup_first(spec: &Spec, namespaces: &Plan) -> bool {
+    has_cgroup_mount(spec)
+        || namespaces.all().contains(CloneFlags::CLONE_NEWCGROUP)
+        || hooks::init_waits_for_runtime(spec.hooks().as_ref())
 }
 
 fn has_cgroup_mount(spec: &Spec) -> bool {

@@ -70,13 +70,20 @@ pub enum MountNamespace {
 /// Builds the container's root at `rootfs`: its mounts, /dev, the working directory. Runs in
 /// the init, in its mount namespace, before any user code; `/` is still the host's (or the
 /// joined namespace's). `cgroups`: the container's cgroup directories on the host, for a
-/// `cgroup` mount.
+/// `cgroup` mount. `join_network` is called once, before the first sysfs mount (which shows
+/// the network devices of the namespace it is made in), or at the end without one.
 pub fn mount_all(
     spec: &Spec,
     rootfs: &Path,
     ns: MountNamespace,
     cgroups: &[(String, PathBuf)],
+    join_network: impl FnOnce() -> nix::Result<()>,
 ) -> Result<(), RootfsError> {
+    let mut join_network = Some(join_network);
+    let mut enter_network = || match join_network.take() {
+        Some(join) => join().map_err(|e| RootfsError::sys("join the network namespace at", rootfs, e)),
+        None => Ok(()),
+    };
     let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
     if ns == MountNamespace::New {
         mount(None::<&str>, "/", None::<&str>, private, None::<&str>)
@@ -96,6 +103,10 @@ pub fn mount_all(
     for m in spec.mounts().as_deref().unwrap_or_default() {
         match m.typ().as_deref() {
             Some("cgroup") | Some("cgroup2") => cgroupfs::mount_cgroups(root, m, cgroups)?,
+            Some("sysfs") => {
+                enter_network()?;
+                mounts::mount_in_root(root, m)?
+            }
             _ => mounts::mount_in_root(root, m)?,
         }
         dev_is_ours |= m.destination() == Path::new("/dev") && m.typ().as_deref() == Some("tmpfs");
@@ -108,7 +119,7 @@ pub fn mount_all(
         // Docker creates a missing working directory rather than failing.
         resolve::mkdir_all(root, cwd)?;
     }
-    Ok(())
+    enter_network()
 }
 
 /// Makes the root built by [`mount_all`] the container's `/` and locks it down as the spec
