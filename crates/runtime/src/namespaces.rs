@@ -177,7 +177,7 @@ impl ForChildren {
 }
 
 /// The calling process's namespace of kind `name` (as /proc/PID/ns names them).
-fn current(name: &str) -> nix::Result<OwnedFd> {
+pub(crate) fn current(name: &str) -> nix::Result<OwnedFd> {
     nix::fcntl::open(
         format!("/proc/self/ns/{name}").as_str(),
         nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
@@ -204,20 +204,11 @@ pub fn write_id_maps(pid: nix::unistd::Pid, spec: &Spec) -> Result<()> {
 /// Brings `lo` up in the calling process's network namespace, as Docker's `--network none`
 /// has it.
 pub fn loopback_up() -> nix::Result<()> {
-    loopback_up_through(&inet_socket()?)
-}
-
-/// A socket in the calling process's network namespace: ioctls on it act in that namespace,
-/// wherever its owner is by then.
-fn inet_socket() -> nix::Result<OwnedFd> {
     // SAFETY: plain socket(2); the descriptor is new and moved straight into an OwnedFd.
-    unsafe {
+    let sock = unsafe {
         let fd = Errno::result(libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0))?;
-        Ok(OwnedFd::from_raw_fd(fd))
-    }
-}
-
-fn loopback_up_through(sock: &OwnedFd) -> nix::Result<()> {
+        OwnedFd::from_raw_fd(fd)
+    };
     // SAFETY: ifreq is plain data; all-zero is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
@@ -230,34 +221,6 @@ fn loopback_up_through(sock: &OwnedFd) -> nix::Result<()> {
         Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req))?;
     }
     Ok(())
-}
-
-/// A new network namespace made by the runtime for its container's init, which joins it
-/// (see `process::launch`): made while the init sets up its mounts, instead of by the clone,
-/// where it took most of the clone's time.
-pub struct NewNetwork {
-    pub ns: OwnedFd,
-    sock: OwnedFd,
-}
-
-impl NewNetwork {
-    /// Makes it, and returns the runtime to its own network namespace.
-    pub fn make() -> Result<NewNetwork> {
-        let own = current("net").map_err(Error::sys("open the runtime's own network namespace"))?;
-        unshare(CloneFlags::CLONE_NEWNET).map_err(Error::sys("create the network namespace"))?;
-        let made = current("net").map_err(Error::sys("open the new network namespace")).and_then(|ns| {
-            Ok(NewNetwork { ns, sock: inet_socket().map_err(Error::sys("open a socket in it"))? })
-        });
-        setns(own, CloneFlags::CLONE_NEWNET)
-            .map_err(Error::sys("return to the runtime's network namespace"))?;
-        made
-    }
-
-    /// Brings its `lo` up, from outside.
-    pub fn loopback_up(&self) -> Result<()> {
-        loopback_up_through(&self.sock)
-            .map_err(Error::sys("bring up lo in the container's network namespace"))
-    }
 }
 
 /// Sets the NIS domain name in the init's new UTS namespace.

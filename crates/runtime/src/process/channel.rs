@@ -38,8 +38,8 @@ pub enum Message {
     /// cgroup is made and limited; with it, the files through which the init joins it
     /// (opened by the runtime, so that the init can join after its pivot_root).
     CgroupReady,
-    /// parent -> child: the new network namespace the runtime made for it (not in a user
-    /// namespace), its descriptor attached; `lo` is up or about to be, before `Start`.
+    /// network helper -> init: the new network namespace, its descriptor attached, `lo` up
+    /// (see process/network.rs).
     Network,
     /// first child -> parent, for a user namespace joined by path: the init it cloned, in
     /// that namespace, as the runtime's child (see `init::run_in_joined_user_namespace`).

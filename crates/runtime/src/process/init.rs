@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::channel::{Channel, Message};
 use super::clone::{clone_child, Cloned};
+use super::network;
 use super::user_process::{self, step, wait_for_start};
 use super::{LaunchOptions, StartSignal};
 use crate::cgroups::{self, Manager};
@@ -31,8 +32,8 @@ pub struct InitArgs<'a> {
     pub cgroup: &'a dyn Manager,
     /// The clone could not place the child in its cgroup, so it moves itself.
     pub join_cgroup: bool,
-    /// The runtime makes the new network namespace and sends it (`Message::Network`).
-    pub network_from_runtime: bool,
+    /// Where the new network namespace comes from, when a helper makes it (process/network.rs).
+    pub network: Option<&'a Channel>,
     pub opts: &'a LaunchOptions,
 }
 
@@ -112,9 +113,9 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
         Some(_) => rootfs::MountNamespace::Joined,
         None => rootfs::MountNamespace::New,
     };
-    let join_network = || match args.network_from_runtime {
-        true => join_network_from_runtime(channel),
-        false => Ok(()),
+    let join_network = || match args.network {
+        Some(from_helper) => network::join(from_helper).map_err(rootfs::RootfsError::Network),
+        None => Ok(()),
     };
     step(
         "setting up the root filesystem",
@@ -122,7 +123,7 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
     )?;
     let hook_state = if waits_for_runtime { Some(run_create_hooks(channel, spec)?) } else { None };
     step("setting up the root filesystem", rootfs::switch_root(spec, rootfs, mount_ns))?;
-    if namespaces.new.contains(CloneFlags::CLONE_NEWNET) && !args.network_from_runtime {
+    if namespaces.new.contains(CloneFlags::CLONE_NEWNET) && args.network.is_none() {
         step("bringing up the loopback interface", namespaces::loopback_up())?;
     }
     if let Some(name) = spec.hostname() {
@@ -175,16 +176,6 @@ fn enter_cgroup(channel: &Channel, args: &InitArgs) -> Result<(), Message> {
         step("creating the cgroup namespace", nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP))?;
     }
     Ok(())
-}
-
-/// Into the network namespace the runtime made for this container, once it comes.
-fn join_network_from_runtime(channel: &Channel) -> nix::Result<()> {
-    let ns = match channel.recv() {
-        Ok(Some((Message::Network, mut fds))) if fds.len() == 1 => fds.remove(0),
-        // The runtime failed, and kills the init.
-        _ => user_process::exit_now(1),
-    };
-    nix::sched::setns(ns, CloneFlags::CLONE_NEWNET)
 }
 
 /// The runtime makes the cgroup while the init sets up its root: the init joins at the end

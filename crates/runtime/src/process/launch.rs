@@ -12,6 +12,7 @@ use oci_spec::runtime::Spec;
 
 use super::channel::{Channel, ChannelError, ExecFailure, Message};
 use super::clone::{clone_child, Cloned};
+use super::network::NetworkHelper;
 use super::{init, LaunchOptions};
 use crate::cgroups::{self, CgroupError, Manager};
 use crate::error::{Error, Result};
@@ -96,6 +97,11 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
                 .into(),
         ));
     }
+    // First, to have the most time: the new network namespace's helper (see process/network.rs).
+    let mut network = match plan.new.contains(CloneFlags::CLONE_NEWNET) && !plan.in_user_namespace() {
+        true => Some(NetworkHelper::start()?),
+        false => None,
+    };
     let linux = spec.linux().as_ref();
     let cgroup_path = linux
         .and_then(|l| l.cgroups_path().as_ref())
@@ -108,13 +114,9 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
     // cgroup of whoever makes it): not by the clone, which runs where the runtime is.
     // A joined user namespace: the first child makes the new namespaces from inside it.
     let joined_user = plan.joined(CloneFlags::CLONE_NEWUSER);
-    // A new network namespace takes most of a clone's time (its every protocol's set-up):
-    // the runtime makes it instead, on its own CPU while the init makes its mounts, and the
-    // init joins it before it mounts sysfs. Not in a user namespace, which must own it.
-    let network_by_runtime = plan.new.contains(CloneFlags::CLONE_NEWNET) && !plan.in_user_namespace();
     let flags = match joined_user {
         Some(_) => CloneFlags::empty(),
-        None if network_by_runtime => plan.new - CloneFlags::CLONE_NEWCGROUP - CloneFlags::CLONE_NEWNET,
+        None if network.is_some() => plan.new - CloneFlags::CLONE_NEWCGROUP - CloneFlags::CLONE_NEWNET,
         None => plan.new - CloneFlags::CLONE_NEWCGROUP,
     };
     let cloned = clone_child(flags, cgroup.get().clone_target());
@@ -132,7 +134,7 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
                 cgroup: cgroup.get(),
                 // In a user namespace the runtime moves it (see set_up_cgroup).
                 join_cgroup: !in_cgroup && !userns,
-                network_from_runtime: network_by_runtime,
+                network: network.as_ref().and_then(|n| n.to_init.as_ref()),
                 opts: &opts,
             };
             match joined_user {
@@ -146,6 +148,10 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
         Cloned::Parent { child, in_cgroup } => (child, in_cgroup),
     };
     drop((child_end, opts));
+    // The init has its copy; the helper is reaped when `network` drops, at the end.
+    if let Some(n) = network.as_mut() {
+        n.to_init = None;
+    }
     // From here on, an error drops the Container: it kills and reaps the init, then removes
     // the cgroup.
     let mut container = Container {
@@ -157,14 +163,7 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
         start_queued: false,
     };
     let aside = StepAside::new();
-    // In the order the init waits for them.
-    if init::joins_cgroup_first(spec, &plan) {
-        container.set_up_cgroup(spec, &plan, in_cgroup)?;
-        container.make_network(network_by_runtime)?;
-    } else {
-        container.make_network(network_by_runtime)?;
-        container.set_up_cgroup(spec, &plan, in_cgroup)?;
-    }
+    container.set_up_cgroup(spec, &plan, in_cgroup)?;
     drop(aside);
     Ok(container)
 }
@@ -194,18 +193,21 @@ struct StepAside(Option<CpuSet>);
 
 impl StepAside {
     fn new() -> StepAside {
-        let own = Pid::from_raw(0);
-        let Ok(allowed) = sched_getaffinity(own) else { return StepAside(None) };
-        let Ok(here) = sched_getcpu() else { return StepAside(None) };
-        let mut others = allowed;
-        let others_left =
-            others.unset(here).is_ok() && (0..CpuSet::count()).any(|cpu| others.is_set(cpu).unwrap_or(false));
-        if others_left && sched_setaffinity(own, &others).is_ok() {
-            StepAside(Some(allowed))
-        } else {
-            StepAside(None)
+        match other_cpus() {
+            Some((allowed, others)) if sched_setaffinity(Pid::from_raw(0), &others).is_ok() => {
+                StepAside(Some(allowed))
+            }
+            _ => StepAside(None),
         }
     }
+}
+
+/// The CPUs this process may use, and those of them it is not running on, if any.
+pub(super) fn other_cpus() -> Option<(CpuSet, CpuSet)> {
+    let allowed = sched_getaffinity(Pid::from_raw(0)).ok()?;
+    let mut others = allowed;
+    others.unset(sched_getcpu().ok()?).ok()?;
+    (0..CpuSet::count()).any(|cpu| others.is_set(cpu).unwrap_or(false)).then_some((allowed, others))
 }
 
 impl Drop for StepAside {
@@ -260,17 +262,6 @@ impl Container {
             self.tell(&Message::CgroupReady, &raw)?;
         }
         Ok(())
-    }
-
-    /// The container's new network namespace, if the runtime makes it: sent to the init, then
-    /// its `lo` brought up.
-    fn make_network(&self, by_runtime: bool) -> Result<()> {
-        if !by_runtime {
-            return Ok(());
-        }
-        let network = namespaces::NewNetwork::make()?;
-        self.tell(&Message::Network, &[network.ns.as_raw_fd()])?;
-        network.loopback_up()
     }
 
     /// Sends the init a message. If it is gone (it failed meanwhile), the error is its own

@@ -38,6 +38,7 @@ mod exec;
 mod foreground;
 mod init;
 mod launch;
+mod network;
 mod user_process;
 
 use std::os::fd::OwnedFd;

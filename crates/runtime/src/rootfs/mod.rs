@@ -46,6 +46,8 @@ pub enum RootfsError {
     },
     #[error("{0}")]
     Unsupported(String),
+    #[error("joining the network namespace: {0}")]
+    Network(String),
     #[error("sysctl {key}: {source}")]
     Sysctl {
         key: String,
@@ -77,13 +79,10 @@ pub fn mount_all(
     rootfs: &Path,
     ns: MountNamespace,
     cgroups: &[(String, PathBuf)],
-    join_network: impl FnOnce() -> nix::Result<()>,
+    join_network: impl FnOnce() -> Result<(), RootfsError>,
 ) -> Result<(), RootfsError> {
     let mut join_network = Some(join_network);
-    let mut enter_network = || match join_network.take() {
-        Some(join) => join().map_err(|e| RootfsError::sys("join the network namespace at", rootfs, e)),
-        None => Ok(()),
-    };
+    let mut enter_network = || join_network.take().map_or(Ok(()), |join| join());
     let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
     if ns == MountNamespace::New {
         mount(None::<&str>, "/", None::<&str>, private, None::<&str>)
