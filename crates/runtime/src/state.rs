@@ -205,18 +205,13 @@ pub fn proc_stat(pid: i32) -> Option<ProcStat> {
     let stat = crate::cgroups::read_virtual(Path::new(&format!("/proc/{pid}/stat"))).ok()?;
     // The command name is in parentheses and may contain spaces: parse after the last ')'.
     let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
-    // Fields 3 (state), 20 (num_threads) and 22 (starttime), counted from 1 before the name.
-    Some(ProcStat {
-        state: fields.first()?.chars().next()?,
-        threads: fields.get(17)?.parse().ok()?,
-        start: fields.get(19)?.parse().ok()?,
-    })
+    // Fields 3 (state) and 22 (starttime), counted from 1 before the name.
+    Some(ProcStat { state: fields.first()?.chars().next()?, start: fields.get(19)?.parse().ok()? })
 }
 
 /// What /proc/PID/stat tells the runtime about a process.
 pub struct ProcStat {
     pub state: char,
-    pub threads: u64,
     /// Clock ticks after boot: with the pid, it names a process (pids are reused).
     pub start: u64,
 }
@@ -261,7 +256,6 @@ mod tests {
     fn our_own_stat_parses() {
         let stat = proc_stat(std::process::id() as i32).unwrap();
         assert!("RS".contains(stat.state));
-        assert!(stat.threads >= 1);
         assert!(stat.start > 0);
     }
 

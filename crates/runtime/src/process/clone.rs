@@ -100,10 +100,30 @@ pub fn in_child(op: &'static str, work: impl FnOnce() -> nix::Result<()>) -> Res
 }
 
 fn ensure_single_threaded() -> Result<()> {
-    // Fails closed: without /proc we cannot tell, so we do not clone.
-    match crate::state::proc_stat(std::process::id() as i32).map(|p| p.threads) {
-        Some(1) => Ok(()),
-        Some(n) => Err(Error::NotSingleThreaded(format!("it has {n} threads"))),
-        None => Err(Error::NotSingleThreaded("/proc/self/stat is unreadable".into())),
+    // /proc/self/task has a link per thread besides its own two: one stat, where reading
+    // /proc/self/stat has the kernel format fifty fields. Fails closed: without /proc we
+    // cannot tell, so we do not clone.
+    match nix::sys::stat::stat("/proc/self/task").map(|st| st.st_nlink.saturating_sub(2)) {
+        Ok(1) => Ok(()),
+        Ok(n) => Err(Error::NotSingleThreaded(format!("it has {n} threads"))),
+        Err(e) => Err(Error::NotSingleThreaded(format!("/proc/self/task: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_with_threads_is_refused() {
+        // The test harness runs this on a thread of its own: two at least, with its main one.
+        let parked = std::thread::spawn(|| std::thread::park_timeout(std::time::Duration::from_secs(5)));
+        let r = ensure_single_threaded();
+        parked.thread().unpark();
+        parked.join().unwrap();
+        match r {
+            Err(Error::NotSingleThreaded(why)) => assert!(why.contains("threads"), "{why}"),
+            other => panic!("threads went unseen: {other:?}"),
+        }
     }
 }
