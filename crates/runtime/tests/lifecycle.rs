@@ -558,10 +558,23 @@ fn hooks_run_with_the_state_on_stdin_and_a_failing_one_fails_create() {
         hook("poststart", &record("post")),
         hook("poststop", &record("stop")),
     );
+    // As a CNI plugin would, a createRuntime hook finds the container's network namespace
+    // through its pid (made by a helper and joined by the init before the hooks run).
+    let netns = hook(
+        "netns",
+        &format!(
+            "pid=$(sed 's/.*\"pid\":\\([0-9]*\\).*/\\1/'); readlink /proc/$pid/ns/net > {}",
+            out("netns").display()
+        ),
+    );
     f.edit_config(|c| {
-        c["hooks"] = serde_json::json!({"createRuntime": [cr], "prestart": [pre], "poststart": [post], "poststop": [stop]});
+        c["hooks"] = serde_json::json!({"createRuntime": [cr, netns], "prestart": [pre], "poststart": [post], "poststop": [stop]});
     });
     ok(&f.rt(&["create", "h1"]));
+    let init: Value = serde_json::from_str(&f.rt(&["state", "h1"]).stdout).unwrap();
+    let init_netns = std::fs::read_link(format!("/proc/{}/ns/net", init["pid"])).unwrap();
+    assert_eq!(std::fs::read_to_string(out("netns")).unwrap().trim(), init_netns.to_str().unwrap());
+    assert_ne!(init_netns, std::fs::read_link("/proc/self/ns/net").unwrap(), "the container's own");
     let text = std::fs::read_to_string(out("cr")).unwrap();
     let (json, tail) = text.split_once('\n').unwrap();
     let state: Value = serde_json::from_str(json).unwrap();

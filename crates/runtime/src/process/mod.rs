@@ -4,6 +4,8 @@
 //! ```text
 //!  runtime (parent)                               init (child, in new namespaces)
 //!  ----------------                               -------------------------------
+//!  [new network namespace: clone its helper,
+//!    which sends it to the init (network.rs)]
 //!  v2: make the cgroup directory
 //!  clone3(CLONE_NEW*, CLONE_INTO_CGROUP on v2) ---> [starts]
 //!                                                  [new user namespace: wait for Mapped]
@@ -14,7 +16,10 @@
 //!                  <------------------------------ [a spec with hooks: Mounted]
 //!  [prestart, createRuntime hooks]
 //!  [HooksRan{state}] ------------------------------> [createContainer hooks]
-//!                                                  pivot_root, masks; lo up; hostname
+//!                                                  (the helper's network namespace
+//!                                                    joined before the first sysfs mount)
+//!                                                  pivot_root, masks; hostname
+//!                                                    [in a user namespace: lo up]
 //!  v1: CgroupReady + tasks files ----------------> v1: join the cgroup ("0" > tasks)
 //!                                                  [terminal: open pty in its own devpts]
 //!                                                  PATH lookup, user, cwd, capabilities
