@@ -18,7 +18,7 @@ use super::clone::{clone_child, Cloned};
 use super::network;
 use super::user_process::{self, step, wait_for_start};
 use super::{LaunchOptions, StartSignal};
-use crate::cgroups::{self, Manager};
+use crate::cgroups;
 use crate::hooks::{self, Kind};
 use crate::namespaces::{self, Plan};
 use crate::state::Status;
@@ -29,7 +29,9 @@ pub struct InitArgs<'a> {
     pub spec: &'a Spec,
     pub rootfs: &'a Path,
     pub namespaces: &'a Plan,
-    pub cgroup: &'a dyn Manager,
+    /// The container's cgroup directories, for a `cgroup` mount (known before the clone
+    /// only then: see `cgroups::prepare`).
+    pub cgroup_dirs: &'a [(String, std::path::PathBuf)],
     /// The clone could not place the child in its cgroup, so it moves itself.
     pub join_cgroup: bool,
     /// Where the new network namespace comes from, when a helper makes it (process/network.rs).
@@ -72,7 +74,7 @@ pub fn run_in_joined_user_namespace(channel: Channel, userns: &OwnedFd, args: &I
 }
 
 fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
-    let InitArgs { spec, rootfs, namespaces, cgroup, opts, .. } = *args;
+    let InitArgs { spec, rootfs, namespaces, cgroup_dirs, opts, .. } = *args;
     let start = &opts.start;
     if let StartSignal::Channel = start {
         // Die with the runtime: a foreground run that is killed takes its container along
@@ -119,7 +121,7 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
     };
     step(
         "setting up the root filesystem",
-        rootfs::mount_all(spec, rootfs, mount_ns, &cgroup.dirs(), join_network),
+        rootfs::mount_all(spec, rootfs, mount_ns, cgroup_dirs, join_network),
     )?;
     let hook_state = if waits_for_runtime { Some(run_create_hooks(channel, spec)?) } else { None };
     step("setting up the root filesystem", rootfs::switch_root(spec, rootfs, mount_ns))?;
@@ -189,7 +191,7 @@ pub(super) fn joins_cgroup_first(spec: &Spec, namespaces: &Plan) -> bool {
         || hooks::init_waits_for_runtime(spec.hooks().as_ref())
 }
 
-fn has_cgroup_mount(spec: &Spec) -> bool {
+pub(super) fn has_cgroup_mount(spec: &Spec) -> bool {
     spec.mounts().iter().flatten().any(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")))
 }
 

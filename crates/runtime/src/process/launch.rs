@@ -55,19 +55,30 @@ pub fn exit_code(status: WaitStatus) -> i32 {
 /// The container's cgroup, removed on drop unless taken.
 struct CgroupGuard(Option<Box<dyn Manager>>);
 
-impl CgroupGuard {
-    fn get(&self) -> &dyn Manager {
-        self.0.as_deref().expect("the cgroup is only taken by finish")
-    }
-
-    fn take(&mut self) -> CgroupGuard {
-        CgroupGuard(self.0.take())
-    }
-}
-
 impl Drop for CgroupGuard {
     fn drop(&mut self) {
         if let Some(cgroup) = self.0.take() {
+            let _ = cgroup.destroy();
+        }
+    }
+}
+
+/// The cgroup as far as it was made before the clone, removed on drop unless taken.
+struct PreparedGuard(Option<cgroups::Prepared>);
+
+impl PreparedGuard {
+    fn get(&self) -> &cgroups::Prepared {
+        self.0.as_ref().expect("taken once, after the clone")
+    }
+
+    fn take(mut self) -> cgroups::Prepared {
+        self.0.take().expect("taken once, after the clone")
+    }
+}
+
+impl Drop for PreparedGuard {
+    fn drop(&mut self) {
+        if let Some(cgroups::Prepared::Now(cgroup)) = self.0.take() {
             let _ = cgroup.destroy();
         }
     }
@@ -106,7 +117,9 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
     let cgroup_path = linux
         .and_then(|l| l.cgroups_path().as_ref())
         .ok_or_else(|| Error::InvalidSpec("linux.cgroupsPath is required".into()))?;
-    let mut cgroup = CgroupGuard(Some(cgroups::prepare(&cgroup_path.to_string_lossy())?));
+    let prepared = cgroups::prepare(&cgroup_path.to_string_lossy(), init::has_cgroup_mount(spec))?;
+    // (A v2 directory made now is removed if anything fails before the Container has it.)
+    let prepared = PreparedGuard(Some(prepared));
     let (parent_end, child_end) = Channel::pair()?;
 
     let for_children = namespaces::for_children(&plan, linux.and_then(|l| l.time_offsets().as_ref()))?;
@@ -119,7 +132,7 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
         None if network.is_some() => plan.new - CloneFlags::CLONE_NEWCGROUP - CloneFlags::CLONE_NEWNET,
         None => plan.new - CloneFlags::CLONE_NEWCGROUP,
     };
-    let cloned = clone_child(flags, cgroup.get().clone_target());
+    let cloned = clone_child(flags, prepared.get().clone_target());
     if !matches!(cloned, Ok(Cloned::Child { .. })) {
         for_children.restore()?;
     }
@@ -131,7 +144,7 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
                 spec,
                 rootfs: &rootfs,
                 namespaces: &plan,
-                cgroup: cgroup.get(),
+                cgroup_dirs: &prepared.get().dirs(),
                 // In a user namespace the runtime moves it (see set_up_cgroup).
                 join_cgroup: !in_cgroup && !userns,
                 network: network.as_ref().and_then(|n| n.to_init.as_ref()),
@@ -158,11 +171,12 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
         pid,
         channel: parent_end,
         pty_master: None,
-        cgroup: cgroup.take(),
+        cgroup: CgroupGuard(None),
         status: None,
         start_queued: false,
     };
     let aside = StepAside::new();
+    container.cgroup = CgroupGuard(Some(prepared.take().manager()?));
     container.set_up_cgroup(spec, &plan, in_cgroup)?;
     drop(aside);
     Ok(container)
