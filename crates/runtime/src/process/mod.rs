@@ -9,7 +9,7 @@
 //!  v2: make the cgroup directory
 //!  clone3(CLONE_NEW*, CLONE_INTO_CGROUP on v2) ---> [starts]
 //!                                                  [new user namespace: wait for Mapped]
-//!  v1: make the cgroup directories                 rootfs: private, bind, mounts, /dev
+//!  v1: locate, make the cgroup directories         rootfs: private, bind, mounts, /dev
 //!  write limits                                      (after the join instead, when a
 //!  [new user namespace: write the maps, move the      cgroup mount or namespace or a
 //!    init into its cgroup, Mapped]                    hook needs the cgroup)
