@@ -28,6 +28,8 @@ pub enum Error {
     InvalidState { id: String, op: &'static str, status: Status },
     #[error(transparent)]
     Channel(#[from] ChannelError),
+    #[error("{op}: the child process doing it failed: {why}")]
+    Child { op: &'static str, why: String },
     #[error("{op}: {source}")]
     Sys {
         op: &'static str,

@@ -26,7 +26,7 @@ use crate::namespaces::JoinedPath;
 use crate::pidfd::PidFd;
 use crate::process::channel::{ChannelError, Message};
 use crate::process::{clone_init, run_in_foreground, Container, LaunchOptions, StartSignal};
-use crate::state::{proc_stat, Record, StateDir, StateError, Status};
+use crate::state::{proc_stat, JoinedRoot, Record, StateDir, StateError, Status};
 use crate::{hooks, signals};
 
 /// `runc state`'s JSON: the OCI state plus runc's rootfs, created and owner.
@@ -62,7 +62,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<()> {
     let bundle = absolute(opts.bundle)?;
     let spec = load_spec(&bundle)?;
     check_terminal(&spec, opts.console_socket)?;
-    warn_ignored(&spec);
+    warn(&spec);
     let state = StateDir::create(root, id)?;
     match create_in(&state, &spec, &bundle, opts) {
         Ok(container) => {
@@ -70,8 +70,8 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<()> {
             Ok(())
         }
         Err(e) => {
-            // The Container's drop already killed the init and removed the cgroup.
-            let _ = release_joined_mount(&new_record(id, &spec, &bundle));
+            // The Container's drop already killed the init and removed the cgroup (and its
+            // mounts from a joined mount namespace).
             let _ = state.remove();
             Err(e)
         }
@@ -116,7 +116,11 @@ fn launch_recorded(
     container.wait_ready(Some(&mut |pid| run_create_hooks(spec, &record, pid)))?;
     // (After the wait: an init that failed at once may be gone before it was recorded, and
     // its own report of why says more.)
-    let record = saved?;
+    let mut record = saved?;
+    if let (Some((path, mount_id)), Some(namespace)) = (container.joined_root(), JoinedPath::mount_of(spec)) {
+        record.joined_root = Some(JoinedRoot { namespace, path: path.to_path_buf(), mount_id });
+        state.save(&record)?;
+    }
     if let Some(socket) = opts.console_socket {
         if let Some(master) = container.take_pty_master() {
             send_console(socket, master)?;
@@ -276,7 +280,10 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Status::Running | Status::Paused if force => kill_and_wait(&record)?,
         other => return Err(Error::InvalidState { id: id.into(), op: "delete", status: other }),
     }
-    release_joined_mount(&record)?;
+    // Not a reason to keep a container that is gone: a warning, as for hooks.
+    if let Err(e) = release_joined_root(&record) {
+        eprintln!("rocker-runtime: warning: {}", crate::error::chain(&e));
+    }
     destroy_cgroup(&record.cgroup)?;
     state.remove()?;
     run_warning_hooks(hooks::Kind::Poststop, &record, Status::Stopped);
@@ -401,20 +408,19 @@ pub fn update(root: &Path, id: &str, resources: &oci_spec::runtime::LinuxResourc
 pub fn run(root: &Path, id: &str, opts: &CreateOptions) -> Result<WaitStatus> {
     let bundle = absolute(opts.bundle)?;
     let spec = load_spec(&bundle)?;
-    warn_ignored(&spec);
+    warn(&spec);
     let state = StateDir::create(root, id)?;
     let result = (|| -> Result<crate::process::Exit> {
         let signals = signals::block()?;
         let (container, record) = launch_recorded(&state, &spec, &bundle, opts, StartSignal::Channel)?;
         let stdin = std::io::stdin();
         let exit = run_in_foreground(container, &signals, Some(std::os::fd::AsFd::as_fd(&stdin)))?;
-        release_joined_mount(&record)?;
+        for e in &exit.cleanup_errors {
+            eprintln!("rocker-runtime: warning: {}", crate::error::chain(e));
+        }
         run_warning_hooks(hooks::Kind::Poststop, &record, Status::Stopped);
         Ok(exit)
     })();
-    if result.is_err() {
-        let _ = release_joined_mount(&new_record(id, &spec, &bundle));
-    }
     let _ = state.remove();
     Ok(result?.status)
 }
@@ -467,7 +473,7 @@ fn new_record(id: &str, spec: &Spec, bundle: &Path) -> Record {
         cgroup: Vec::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         hooks: Some(spec.hooks().clone()),
-        joined_mount: JoinedPath::mount_of(spec),
+        joined_root: None,
     }
 }
 
@@ -531,10 +537,11 @@ fn init_alive(record: &Record) -> bool {
 
 /// The container's mounts out of the mount namespace it joined by path, if it did and that
 /// namespace is still there (see `rootfs::release_joined`).
-fn release_joined_mount(record: &Record) -> Result<()> {
-    let Some(ns) = record.joined_mount.as_ref().and_then(JoinedPath::reopen) else { return Ok(()) };
+fn release_joined_root(record: &Record) -> Result<()> {
+    let Some(root) = &record.joined_root else { return Ok(()) };
+    let Some(ns) = root.namespace.reopen() else { return Ok(()) };
     crate::process::in_child("remove the container's mounts from the mount namespace it joined", || {
-        crate::rootfs::release_joined(ns.as_fd(), &record.rootfs)
+        crate::rootfs::release_joined(ns.as_fd(), &root.path, root.mount_id)
     })
 }
 
@@ -547,10 +554,23 @@ fn destroy_cgroup(dirs: &[(String, PathBuf)]) -> Result<()> {
     }
 }
 
-/// Labels for security modules this host does not run: runc ignores them too, but says so.
-fn warn_ignored(spec: &Spec) {
+/// What a spec asks that is not what it may seem: labels for security modules this host
+/// does not run (runc ignores them too, but says so), and a root in a joined mount namespace,
+/// a chroot there (see rootfs/mod.rs), which CAP_SYS_CHROOT can leave.
+fn warn(spec: &Spec) {
     let linux = spec.linux().as_ref();
     let process = spec.process().as_ref();
+    let chroot_cap = process
+        .and_then(|p| p.capabilities().as_ref())
+        .and_then(|c| c.bounding().as_ref())
+        .is_some_and(|b| b.contains(&oci_spec::runtime::Capability::SysChroot));
+    if let (Some(ns), true) = (JoinedPath::mount_of(spec), chroot_cap) {
+        eprintln!(
+            "rocker-runtime: warning: the container's root in the mount namespace it joins ({}) is a chroot, \
+             which a process with CAP_SYS_CHROOT can leave for the rest of that namespace",
+            ns.path.display()
+        );
+    }
     let ignored = [
         ("linux.mountLabel", linux.and_then(|l| l.mount_label().as_ref()).is_some()),
         ("process.selinuxLabel", process.and_then(|p| p.selinux_label().as_ref()).is_some()),

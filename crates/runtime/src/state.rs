@@ -36,10 +36,21 @@ pub struct Record {
     /// record written by an older rocker-runtime.
     #[serde(default, deserialize_with = "present")]
     pub hooks: Option<Option<oci_spec::runtime::Hooks>>,
-    /// The mount namespace the container joined by path, where its mounts are to be removed
-    /// from when it is deleted.
+    /// The container's root in a mount namespace it joined by path, to be removed from
+    /// there when it is deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub joined_mount: Option<crate::namespaces::JoinedPath>,
+    pub joined_root: Option<JoinedRoot>,
+}
+
+/// Where a container's root is mounted in a mount namespace it joined by path.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinedRoot {
+    pub namespace: crate::namespaces::JoinedPath,
+    /// The path the init bound there (the rootfs, canonical).
+    pub path: PathBuf,
+    /// The bind's mount id (see `rootfs::release_joined`).
+    pub mount_id: u64,
 }
 
 /// A field that is there, even as `null`: Some (serde would read `null` as a missing one).

@@ -1191,49 +1191,87 @@ fn mounts_below(pid: &str, dir: &str) -> Vec<String> {
 }
 
 #[test]
-fn a_container_joins_a_mount_namespace_by_path_and_leaves_no_mount_in_it() {
+fn a_container_joins_a_mount_namespace_by_path_and_removes_only_its_own_mounts() {
     let f = Fixture::new();
     let rootfs = f.rootfs_file("").canonicalize().unwrap().to_str().unwrap().to_string();
-    // A mount namespace held by a process of the test's, as a sandbox would hold one.
+    // A mount namespace held by a process of the test's, as a sandbox would hold one, where
+    // the rootfs is a mount already (as an image's is): not the container's to remove.
     let holder = Killed(
         Command::new("unshare").args(["-m", "--propagation", "private", "sleep", "100"]).spawn().unwrap(),
     );
     let held = holder.0.id().to_string();
     let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap();
     wait_for("the holder's namespace", || ns(&held) != ns("self"));
+    let status = Command::new("nsenter")
+        .args(["-t", &held, "-m", "mount", "--bind", &rootfs, &rootfs])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let before = vec![rootfs.clone()];
+    assert_eq!(mounts_below(&held, &rootfs), before);
     f.command("mnt", "echo ready > /ready; exec sleep 100");
-    f.edit_config(|c| join_by_path(c, held.parse().unwrap(), &["mnt"]));
-    ok(&f.rt(&["run", "-d", "mnt"]));
+    f.edit_config(|c| {
+        join_by_path(c, held.parse().unwrap(), &["mnt"]);
+        // Docker's default set has it.
+        c["process"]["capabilities"]["bounding"].as_array_mut().unwrap().push("CAP_SYS_CHROOT".into());
+    });
+    let r = f.rt(&["run", "-d", "mnt"]);
+    ok(&r);
+    // A chroot is all that keeps it in its root there, which CAP_SYS_CHROOT can leave: said.
+    assert!(r.stderr.contains("CAP_SYS_CHROOT"), "{}", r.stderr);
     wait_for("the container", || f.rootfs_file("ready").exists());
     let state: Value = serde_json::from_str(&f.rt(&["state", "mnt"]).stdout).unwrap();
     let init = state["pid"].to_string();
     assert_eq!(ns(&init), ns(&held), "the init is in the joined mount namespace");
     // Its mounts are made there, below its root, and never reach the host's namespace.
     let there = mounts_below(&held, &rootfs);
-    for m in ["", "/proc", "/dev", "/sys"] {
+    for m in ["/proc", "/dev", "/sys"] {
         assert!(there.contains(&format!("{rootfs}{m}")), "{rootfs}{m} in the joined namespace: {there:?}");
     }
+    assert_eq!(there.iter().filter(|m| **m == rootfs).count(), 2, "its own bind on the holder's: {there:?}");
     assert_eq!(mounts_below("self", &rootfs), Vec::<String>::new());
     // Its root is its rootfs, for exec too; /proc is its own.
     let r = f.rt(&["exec", "mnt", "sh", "-c", "cat /ready; readlink /proc/self/ns/mnt; cat /proc/1/comm"]);
     assert_eq!(r.stdout, format!("ready\n{}\nsleep\n", ns(&held).display()), "{}", r.stderr);
     ok(&f.rt(&["delete", "-f", "mnt"]));
-    assert_eq!(mounts_below(&held, &rootfs), Vec::<String>::new(), "delete removes its mounts");
-    // In the foreground, and when create fails half-way (a bind of a missing source), nothing
-    // is left either.
+    assert_eq!(mounts_below(&held, &rootfs), before, "delete removes its mounts, only its own");
+    // In the foreground; when create fails before the init made its mounts (a hostname
+    // without a UTS namespace) and half-way (a bind of a missing source): the same.
     f.command("mnt-run", "test -f /ready && test -c /dev/null");
     let r = f.rt(&["run", "mnt-run"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(mounts_below(&held, &rootfs), Vec::<String>::new());
+    assert_eq!(mounts_below(&held, &rootfs), before);
+    let uts = |c: &mut Value| c["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "uts");
+    f.edit_config(|c| {
+        uts(c);
+        c["hostname"] = "early".into();
+    });
+    let r = f.rt(&["create", "mnt-early"]);
+    assert!(r.code != 0 && r.stderr.contains("UTS namespace"), "{}", r.stderr);
+    assert_eq!(mounts_below(&held, &rootfs), before);
     let missing = f.bundle.path().join("missing");
     f.edit_config(|c| {
+        c.as_object_mut().unwrap().remove("hostname");
         c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
             {"destination": "/mnt/x", "type": "bind", "source": missing, "options": ["bind"]}))
     });
     let r = f.rt(&["create", "mnt-fail"]);
     assert!(r.code != 0 && r.stderr.contains("missing"), "{}", r.stderr);
-    assert_eq!(mounts_below(&held, &rootfs), Vec::<String>::new());
+    assert_eq!(mounts_below(&held, &rootfs), before);
     assert!(f.rt(&["state", "mnt-fail"]).code != 0);
+    // Someone else's mount stacked on its root: not the container's, so delete leaves it
+    // (and its own, under it, with it).
+    f.command("mnt-stacked", "exec sleep 100");
+    f.edit_config(|c| c["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/mnt/x"));
+    ok(&f.rt(&["run", "-d", "mnt-stacked"]));
+    let status = Command::new("nsenter")
+        .args(["-t", &held, "-m", "mount", "--bind", &rootfs, &rootfs])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    ok(&f.rt(&["delete", "-f", "mnt-stacked"]));
+    let left = mounts_below(&held, &rootfs);
+    assert_eq!(left.iter().filter(|m| **m == rootfs).count(), 3, "the other's bind on top stays: {left:?}");
 }
 
 /// A process of the test's own, killed and reaped when the test ends, however it ends.

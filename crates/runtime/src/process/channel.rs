@@ -38,6 +38,9 @@ pub enum Message {
     /// cgroup is made and limited; with it, the files through which the init joins it
     /// (opened by the runtime, so that the init can join after its pivot_root).
     CgroupReady,
+    /// child -> parent, in a mount namespace joined by path: the id of the mount the init
+    /// made its root on there (see `rootfs::bind_root`).
+    RootBound { mount_id: u64 },
     /// network helper -> init: the new network namespace, its descriptor attached, `lo` up
     /// (see process/network.rs).
     Network,
@@ -174,7 +177,7 @@ impl Channel {
     }
 }
 
-fn message_name(msg: &Message) -> &'static str {
+pub(super) fn message_name(msg: &Message) -> &'static str {
     match msg {
         Message::Mounted => "Mounted",
         Message::HooksRan { .. } => "HooksRan",
@@ -183,6 +186,7 @@ fn message_name(msg: &Message) -> &'static str {
         Message::Mapped => "Mapped",
         Message::CgroupReady => "CgroupReady",
         Message::Network => "Network",
+        Message::RootBound { .. } => "RootBound",
         Message::InitPid { .. } => "InitPid",
         Message::InitFailed { .. } => "InitFailed",
         Message::ExecFailed { .. } => "ExecFailed",

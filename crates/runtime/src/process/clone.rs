@@ -1,4 +1,5 @@
-//! Creating the container's init with `clone3` (fork semantics, no new stack).
+//! Cloning the runtime with `clone3` (fork semantics, no new stack): the container's init,
+//! and the short-lived children that do what the runtime itself must not (`in_child`).
 //!
 //! We clone the running process instead of re-executing `/proc/self/exe` (see DESIGN.md):
 //! the child keeps running our Rust code in its new namespaces. With fork semantics
@@ -86,18 +87,31 @@ fn legacy_clone(flags: CloneFlags) -> Result<Cloned> {
 /// Runs `work` in a child process (for what must not change the runtime itself, such as
 /// joining a mount namespace); its failure is reported as `op`'s.
 pub fn in_child(op: &'static str, work: impl FnOnce() -> nix::Result<()>) -> Result<()> {
+    use nix::sys::wait::{waitpid, WaitStatus};
     match clone_child(CloneFlags::empty(), None)? {
-        Cloned::Child { .. } => super::user_process::exit_now(work().err().map_or(0, |e| e as i32)),
-        Cloned::Parent { child, .. } => match nix::sys::wait::waitpid(child, None) {
-            Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
-            Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => {
-                Err(Error::Sys { op, source: Errno::from_raw(code) })
-            }
-            Ok(_) => Err(Error::Sys { op, source: Errno::EINTR }),
+        Cloned::Child { .. } => {
+            // As the init (user_process::run_child): never unwinding into the runtime's code,
+            // and not dumpable, as it may join a namespace shared with containers.
+            let _ = nix::sys::prctl::set_dumpable(false);
+            let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+                Ok(Ok(())) => 0,
+                Ok(Err(e)) => e as i32,
+                Err(_) => PANICKED,
+            };
+            super::user_process::exit_now(code)
+        }
+        Cloned::Parent { child, .. } => match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, 0)) => Ok(()),
+            Ok(WaitStatus::Exited(_, PANICKED)) => Err(Error::Child { op, why: "it panicked".into() }),
+            Ok(WaitStatus::Exited(_, code)) => Err(Error::Sys { op, source: Errno::from_raw(code) }),
+            Ok(other) => Err(Error::Child { op, why: format!("it ended as {other:?}") }),
             Err(e) => Err(Error::Sys { op, source: e }),
         },
     }
 }
+
+/// `in_child`'s exit code for a panic (errnos stop at 133).
+const PANICKED: i32 = 255;
 
 fn ensure_single_threaded() -> Result<()> {
     // /proc/self/task has a link per thread besides its own two: one stat, where reading

@@ -119,10 +119,12 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
         Some(from_helper) => network::join(from_helper).map_err(rootfs::RootfsError::Network),
         None => Ok(()),
     };
-    step(
-        "setting up the root filesystem",
-        rootfs::mount_all(spec, rootfs, mount_ns, cgroup_dirs, join_network),
-    )?;
+    if let Some(mount_id) = step("setting up the root filesystem", rootfs::bind_root(rootfs, mount_ns))? {
+        // So that the runtime removes this mount, and only this one, from the joined
+        // namespace once the container is gone, whatever happens to it from here.
+        step("reporting the root's mount", channel.send(&Message::RootBound { mount_id }))?;
+    }
+    step("setting up the root filesystem", rootfs::mount_all(spec, rootfs, cgroup_dirs, join_network))?;
     let hook_state = if waits_for_runtime { Some(run_create_hooks(channel, spec)?) } else { None };
     step("setting up the root filesystem", rootfs::switch_root(spec, rootfs, mount_ns))?;
     if namespaces.new.contains(CloneFlags::CLONE_NEWNET) && args.network.is_none() {

@@ -1,6 +1,6 @@
 //! The runtime's side of starting a container: checks, cgroup, clone, and the handshake.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -14,7 +14,7 @@ use super::channel::{Channel, ChannelError, ExecFailure, Message};
 use super::clone::{clone_child, Cloned};
 use super::network::NetworkHelper;
 use super::{init, LaunchOptions};
-use crate::cgroups::{self, CgroupError, Manager};
+use crate::cgroups::{self, Manager};
 use crate::error::{Error, Result};
 use crate::namespaces;
 
@@ -29,6 +29,16 @@ pub struct Container {
     cgroup: CgroupGuard,
     status: Option<WaitStatus>,
     start_queued: bool,
+    joined_root: Option<JoinedRoot>,
+}
+
+/// The container's root in a mount namespace joined by path: its bind there, removed (and
+/// everything below it) once the container is gone.
+struct JoinedRoot {
+    ns: OwnedFd,
+    rootfs: PathBuf,
+    /// Reported by the init once it made the bind (`Message::RootBound`).
+    mount_id: Option<u64>,
 }
 
 /// How the container's init ended.
@@ -37,9 +47,10 @@ pub struct Exit {
     pub status: WaitStatus,
     /// The kernel's OOM killer killed a process in the container.
     pub oom_killed: bool,
-    /// What went wrong reading the OOM count or removing the cgroup: worth a warning, but
-    /// the container's own exit status stands.
-    pub cleanup_errors: Vec<CgroupError>,
+    /// What went wrong reading the OOM count, removing the cgroup or the container's mounts
+    /// from a mount namespace it joined: worth a warning, but the container's own exit
+    /// status stands.
+    pub cleanup_errors: Vec<Error>,
 }
 
 /// A reaped process's exit code as shells and Docker give it: its own, or 128+N when signal
@@ -109,9 +120,10 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
         ));
     }
     // First, to have the most time: the new network namespace's helper (see process/network.rs).
-    let mut network = match plan.new.contains(CloneFlags::CLONE_NEWNET) && !plan.in_user_namespace() {
-        true => Some(NetworkHelper::start()?),
-        false => None,
+    let mut network = if plan.new.contains(CloneFlags::CLONE_NEWNET) && !plan.in_user_namespace() {
+        Some(NetworkHelper::start()?)
+    } else {
+        None
     };
     let linux = spec.linux().as_ref();
     let cgroup_path = linux
@@ -147,7 +159,7 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
                 cgroup_dirs: &prepared.get().dirs(),
                 // In a user namespace the runtime moves it (see set_up_cgroup).
                 join_cgroup: !in_cgroup && !userns,
-                network: network.as_ref().and_then(|n| n.to_init.as_ref()),
+                network: network.as_ref().and_then(NetworkHelper::init_end),
                 opts: &opts,
             };
             match joined_user {
@@ -161,9 +173,9 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
         Cloned::Parent { child, in_cgroup } => (child, in_cgroup),
     };
     drop((child_end, opts));
-    // The init has its copy; the helper is reaped when `network` drops, at the end.
+    // The helper is reaped when `network` drops, at the end.
     if let Some(n) = network.as_mut() {
-        n.to_init = None;
+        n.init_has_its_end();
     }
     // From here on, an error drops the Container: it kills and reaps the init, then removes
     // the cgroup.
@@ -174,7 +186,15 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
         cgroup: CgroupGuard(None),
         status: None,
         start_queued: false,
+        joined_root: None,
     };
+    if let Some(ns) = plan.joined(CloneFlags::CLONE_NEWNS) {
+        let ns = ns.try_clone().map_err(|e| Error::Sys {
+            op: "dup the mount namespace",
+            source: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        })?;
+        container.joined_root = Some(JoinedRoot { ns, rootfs: rootfs.clone(), mount_id: None });
+    }
     let aside = StepAside::new();
     container.cgroup = CgroupGuard(Some(prepared.take().manager()?));
     container.set_up_cgroup(spec, &plan, in_cgroup)?;
@@ -242,6 +262,7 @@ impl Container {
             cgroup: CgroupGuard(None),
             status: None,
             start_queued: false,
+            joined_root: None,
         };
         container.wait_ready(None)?;
         Ok(container)
@@ -280,10 +301,10 @@ impl Container {
 
     /// Sends the init a message. If it is gone (it failed meanwhile), the error is its own
     /// report of why, queued before it exited, rather than the broken pipe.
-    fn tell(&self, msg: &Message, fds: &[RawFd]) -> Result<()> {
+    fn tell(&mut self, msg: &Message, fds: &[RawFd]) -> Result<()> {
         let Err(e) = self.channel.send_with_fds(msg, fds) else { return Ok(()) };
         let peer_gone = matches!(&e, ChannelError::Send { source: Errno::EPIPE | Errno::ECONNRESET, .. });
-        match self.channel.recv() {
+        match self.recv() {
             Ok(Some((report @ (Message::InitFailed { .. } | Message::ExecFailed { .. }), _)))
                 if peer_gone =>
             {
@@ -291,6 +312,37 @@ impl Container {
             }
             _ => Err(e.into()),
         }
+    }
+
+    /// The init's next message, once it has said where its root is mounted (which it may
+    /// do at any time before, and which is kept for later).
+    fn recv(&mut self) -> std::result::Result<Option<(Message, Vec<OwnedFd>)>, ChannelError> {
+        loop {
+            match self.channel.recv()? {
+                Some((Message::RootBound { mount_id }, _)) if self.joined_root.is_some() => {
+                    self.joined_root.as_mut().expect("checked").mount_id = Some(mount_id);
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// The container's mounts out of the mount namespace it joined by path, if the init got
+    /// as far as making them (in a child process: joining a mount namespace changes what
+    /// paths mean). Once only.
+    fn release_joined_root(&mut self) -> Result<()> {
+        let Some(JoinedRoot { ns, rootfs, mount_id: Some(id) }) = self.joined_root.take() else {
+            return Ok(());
+        };
+        super::in_child("remove the container's mounts from the mount namespace it joined", || {
+            crate::rootfs::release_joined(ns.as_fd(), &rootfs, id)
+        })
+    }
+
+    /// The container's root in a mount namespace joined by path, once the init reported its
+    /// mount: the path and the mount id `delete` needs to remove it there.
+    pub fn joined_root(&self) -> Option<(&Path, u64)> {
+        self.joined_root.as_ref().and_then(|j| Some((j.rootfs.as_path(), j.mount_id?)))
     }
 
     /// The init's pid, as seen from the runtime.
@@ -324,7 +376,7 @@ impl Container {
         if !self.start_queued {
             self.tell(&Message::Start, &[])?;
         }
-        match self.channel.recv()? {
+        match self.recv()? {
             None => Ok(()),
             Some((other, _)) => Err(failure(other, "the exec's outcome")),
         }
@@ -347,16 +399,19 @@ impl Container {
     pub fn finish(mut self) -> Result<Exit> {
         let status = self.status.ok_or(Error::StillRunning)?;
         let mut cleanup_errors = Vec::new();
+        if let Err(e) = self.release_joined_root() {
+            cleanup_errors.push(e);
+        }
         // An exec'd process leaves the container's cgroup to the container.
         let Some(cgroup) = self.cgroup.0.take() else {
             return Ok(Exit { status, oom_killed: false, cleanup_errors });
         };
         let oom_killed = cgroup.oom_kills().map(|n| n > 0).unwrap_or_else(|e| {
-            cleanup_errors.push(e);
+            cleanup_errors.push(e.into());
             false
         });
         if let Err(e) = cgroup.destroy() {
-            cleanup_errors.push(e);
+            cleanup_errors.push(e.into());
         }
         Ok(Exit { status, oom_killed, cleanup_errors })
     }
@@ -365,7 +420,7 @@ impl Container {
     /// `on_mounted` runs the runtime's hooks when the init stops for them.
     pub fn wait_ready(&mut self, mut on_mounted: Option<OnMounted>) -> Result<()> {
         loop {
-            match self.channel.recv()? {
+            match self.recv()? {
                 Some((Message::Ready, fds)) => {
                     self.pty_master = fds.into_iter().next();
                     return Ok(());
@@ -390,6 +445,7 @@ impl Container {
         // Marked as if reaped, so Drop neither kills nor waits.
         self.status = Some(WaitStatus::StillAlive);
         self.cgroup.0 = None;
+        self.joined_root = None;
         self.pid
     }
 }
@@ -401,6 +457,14 @@ impl Drop for Container {
             let _ = kill(self.pid, Signal::SIGKILL);
             let _ = waitpid(self.pid, None);
         }
+        // Where the init's root is mounted may be among what it sent before it died (its end
+        // is closed now: this reads to the end of what is queued).
+        while self.joined_root.as_ref().is_some_and(|j| j.mount_id.is_none()) {
+            if !matches!(self.recv(), Ok(Some(_))) {
+                break;
+            }
+        }
+        let _ = self.release_joined_root();
     }
 }
 

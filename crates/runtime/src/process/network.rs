@@ -25,8 +25,9 @@ use crate::namespaces;
 /// namespace, or failed to).
 pub struct NetworkHelper {
     pid: Pid,
-    /// The end the init receives the namespace from (or the helper's failure report).
-    pub to_init: Option<Channel>,
+    /// The end the init receives the namespace from (or the helper's failure report); the
+    /// runtime's copy is closed once the init has its own.
+    to_init: Option<Channel>,
 }
 
 impl NetworkHelper {
@@ -45,6 +46,19 @@ impl NetworkHelper {
                 Ok(NetworkHelper { pid: child, to_init: Some(to_init) })
             }
         }
+    }
+}
+
+impl NetworkHelper {
+    /// For the init: where the namespace comes from.
+    pub fn init_end(&self) -> Option<&Channel> {
+        self.to_init.as_ref()
+    }
+
+    /// Once the init is cloned: the runtime's copy of its end closed, so that the init reads
+    /// end-of-file if the helper dies.
+    pub fn init_has_its_end(&mut self) {
+        self.to_init = None;
     }
 }
 
@@ -69,7 +83,32 @@ pub fn join(from_helper: &Channel) -> std::result::Result<(), String> {
             nix::sched::setns(&fds[0], CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string())
         }
         Ok(Some((Message::InitFailed { step, message }, _))) => Err(format!("{step}: {message}")),
-        Ok(other) => Err(format!("its helper process ended without sending it ({other:?})")),
+        Ok(Some((other, _))) => {
+            Err(format!("its helper process sent {} instead", super::channel::message_name(&other)))
+        }
+        Ok(None) => Err("its helper process ended without sending it".into()),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_init_joins_what_the_helper_sends_or_says_why_not() {
+        // The helper's failure, word for word.
+        let (init, helper) = Channel::pair().unwrap();
+        let failure = Message::InitFailed { step: "creating the network namespace".into(), message: "EPERM".into() };
+        helper.send(&failure).unwrap();
+        assert_eq!(join(&init).unwrap_err(), "creating the network namespace: EPERM");
+        // A helper gone without a word.
+        drop(helper);
+        assert_eq!(join(&init).unwrap_err(), "its helper process ended without sending it");
+        // A namespace: joined (our own here, which changes nothing).
+        let (init, helper) = Channel::pair().unwrap();
+        let own = namespaces::current("net").unwrap();
+        helper.send_with_fds(&Message::Network, &[own.as_raw_fd()]).unwrap();
+        assert_eq!(join(&init), Ok(()));
     }
 }

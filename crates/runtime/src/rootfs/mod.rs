@@ -14,9 +14,11 @@
 //!
 //! In a mount namespace joined by path, shared with others, the init changes nothing but its
 //! own mount: step 1 leaves `/` alone and makes the rootfs's bind private instead (the
-//! container's mounts then stay below it, and one unmount of it at delete removes them all:
-//! [`release_joined`]), and step 4 is a chroot, as crun's, not a pivot_root, which would
-//! move the root of every process in that namespace.
+//! container's mounts then stay below it, and one unmount of it removes them all:
+//! [`release_joined`], which checks the mount's id first), and step 4 is a chroot, as crun's,
+//! not a pivot_root, which would move the root of every process in that namespace. A chroot
+//! is all that stands between the container and the rest of that namespace: a process with
+//! CAP_SYS_CHROOT can leave it (the runtime warns).
 
 mod cgroupfs;
 mod dev;
@@ -69,20 +71,9 @@ pub enum MountNamespace {
     Joined,
 }
 
-/// Builds the container's root at `rootfs`: its mounts, /dev, the working directory. Runs in
-/// the init, in its mount namespace, before any user code; `/` is still the host's (or the
-/// joined namespace's). `cgroups`: the container's cgroup directories on the host, for a
-/// `cgroup` mount. `join_network` is called once, before the first sysfs mount (which shows
-/// the network devices of the namespace it is made in), or at the end without one.
-pub fn mount_all(
-    spec: &Spec,
-    rootfs: &Path,
-    ns: MountNamespace,
-    cgroups: &[(String, PathBuf)],
-    join_network: impl FnOnce() -> Result<(), RootfsError>,
-) -> Result<(), RootfsError> {
-    let mut join_network = Some(join_network);
-    let mut enter_network = || join_network.take().map_or(Ok(()), |join| join());
+/// Steps 1 and 2: makes `rootfs` a mount point of its own, private, in the init's mount
+/// namespace. In a joined one, returns that mount's id (see [`release_joined`]).
+pub fn bind_root(rootfs: &Path, ns: MountNamespace) -> Result<Option<u64>, RootfsError> {
     let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
     if ns == MountNamespace::New {
         mount(None::<&str>, "/", None::<&str>, private, None::<&str>)
@@ -90,10 +81,28 @@ pub fn mount_all(
     }
     mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
         .map_err(|e| RootfsError::sys("bind mount", rootfs, e))?;
-    if ns == MountNamespace::Joined {
-        mount(None::<&str>, rootfs, None::<&str>, private, None::<&str>)
-            .map_err(|e| RootfsError::sys("make private", rootfs, e))?;
+    if ns == MountNamespace::New {
+        return Ok(None);
     }
+    mount(None::<&str>, rootfs, None::<&str>, private, None::<&str>)
+        .map_err(|e| RootfsError::sys("make private", rootfs, e))?;
+    mount_id(rootfs).map(Some).map_err(|e| RootfsError::sys("read the mount id of", rootfs, e))
+}
+
+/// Builds the container's root at `rootfs`, once [`bind_root`] made it a mount: its mounts,
+/// /dev, the working directory. Runs in the init, in its mount namespace, before any user
+/// code; `/` is still the host's (or the joined namespace's). `cgroups`: the container's
+/// cgroup directories on the host, for a `cgroup` mount. `join_network` is called once,
+/// before the first sysfs mount (which shows the network devices of the namespace it is made
+/// in), or at the end without one.
+pub fn mount_all(
+    spec: &Spec,
+    rootfs: &Path,
+    cgroups: &[(String, PathBuf)],
+    join_network: impl FnOnce() -> Result<(), RootfsError>,
+) -> Result<(), RootfsError> {
+    let mut join_network = Some(join_network);
+    let mut enter_network = || join_network.take().map_or(Ok(()), |join| join());
 
     let root = open(rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| RootfsError::sys("open", rootfs, e))?;
@@ -172,12 +181,36 @@ fn enter_chroot(rootfs: &Path) -> Result<(), RootfsError> {
 }
 
 /// Removes a container's mounts from the mount namespace it joined by path, once it is gone:
-/// its rootfs bind, with everything below it (see [`mount_all`]). Joins `ns`: for a process
-/// of its own (`process::in_child`). Already unmounted is done.
-pub fn release_joined(ns: BorrowedFd, rootfs: &Path) -> nix::Result<()> {
+/// its rootfs bind, with everything below it (see [`bind_root`]), if the mount on top at
+/// `rootfs` is still that one, `mount_id`: anything else there (the bind gone already, or
+/// another's mount) is left alone. Joins `ns`: for a process of its own (`process::in_child`).
+pub fn release_joined(ns: BorrowedFd, rootfs: &Path, mount_id: u64) -> nix::Result<()> {
     nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNS)?;
-    match umount2(rootfs, MntFlags::MNT_DETACH) {
-        Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => Ok(()),
-        r => r,
+    match self::mount_id(rootfs) {
+        Ok(id) if id == mount_id => umount2(rootfs, MntFlags::MNT_DETACH),
+        Ok(_) | Err(nix::errno::Errno::ENOENT) => Ok(()),
+        Err(e) => Err(e),
     }
+}
+
+const STATX_MNT_ID: u32 = 0x1000;
+const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
+
+/// The id of the mount `path` is on: the 64-bit one never reused (Linux 6.8), else the
+/// older one, which a later mount may reuse.
+fn mount_id(path: &Path) -> nix::Result<u64> {
+    let path =
+        std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| nix::errno::Errno::EINVAL)?;
+    for mask in [STATX_MNT_ID_UNIQUE, STATX_MNT_ID] {
+        // SAFETY: statx fills `st`, a plain struct that outlives the call; `path` is a valid C string.
+        let st = unsafe {
+            let mut st: libc::statx = std::mem::zeroed();
+            nix::errno::Errno::result(libc::statx(libc::AT_FDCWD, path.as_ptr(), 0, mask, &mut st))?;
+            st
+        };
+        if st.stx_mask & mask != 0 {
+            return Ok(st.stx_mnt_id);
+        }
+    }
+    Err(nix::errno::Errno::ENOSYS)
 }
