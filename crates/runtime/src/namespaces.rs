@@ -145,7 +145,7 @@ pub struct ForChildren {
 /// Points the runtime's next child at the container's PID namespace (joined by path) and a
 /// new time namespace with the spec's clock offsets.
 pub fn for_children(plan: &Plan, offsets: Option<&HashMap<String, LinuxTimeOffset>>) -> Result<ForChildren> {
-    let own = |name: &str| current(name).map_err(Error::sys("open the runtime's own namespace"));
+    let own = |name: &str| of_process(None, name).map_err(Error::sys("open the runtime's own namespace"));
     let mut guard = ForChildren { restore: Vec::new() };
     if let Some(pid_ns) = plan.pid_joined_by_runtime() {
         guard.restore.push((CloneFlags::CLONE_NEWPID, own("pid")?));
@@ -176,10 +176,12 @@ impl ForChildren {
     }
 }
 
-/// The calling process's namespace of kind `name` (as /proc/PID/ns names them).
-pub(crate) fn current(name: &str) -> nix::Result<OwnedFd> {
+/// The namespace of kind `name` (as /proc/PID/ns names them) of process `pid`, or of the
+/// calling one.
+pub(crate) fn of_process(pid: Option<nix::unistd::Pid>, name: &str) -> nix::Result<OwnedFd> {
+    let pid = pid.map_or_else(|| "self".to_string(), |p| p.to_string());
     nix::fcntl::open(
-        format!("/proc/self/ns/{name}").as_str(),
+        format!("/proc/{pid}/ns/{name}").as_str(),
         nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )

@@ -50,8 +50,7 @@ pub fn enter(
         return Err(Error::InvalidSpec("process.args is empty: give a command to run".into()));
     }
     let open_ns = |name: &str| {
-        open(format!("/proc/{init}/ns/{name}").as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(Error::sys("open the container's namespace"))
+        crate::namespaces::of_process(Some(init), name).map_err(Error::sys("open the container's namespace"))
     };
     let namespaces = plan.all();
     // A mount namespace joined by path is not the container's root: the init chrooted into

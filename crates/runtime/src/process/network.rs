@@ -71,7 +71,7 @@ impl Drop for NetworkHelper {
 fn make(channel: &Channel) -> std::result::Result<Infallible, Message> {
     step("creating the network namespace", unshare(CloneFlags::CLONE_NEWNET))?;
     step("bringing up the loopback interface", namespaces::loopback_up())?;
-    let ns = step("opening the network namespace", namespaces::current("net"))?;
+    let ns = step("opening the network namespace", namespaces::of_process(None, "net"))?;
     step("sending the network namespace", channel.send_with_fds(&Message::Network, &[ns.as_raw_fd()]))?;
     user_process::exit_now(0)
 }
@@ -99,7 +99,8 @@ mod tests {
     fn the_init_joins_what_the_helper_sends_or_says_why_not() {
         // The helper's failure, word for word.
         let (init, helper) = Channel::pair().unwrap();
-        let failure = Message::InitFailed { step: "creating the network namespace".into(), message: "EPERM".into() };
+        let failure =
+            Message::InitFailed { step: "creating the network namespace".into(), message: "EPERM".into() };
         helper.send(&failure).unwrap();
         assert_eq!(join(&init).unwrap_err(), "creating the network namespace: EPERM");
         // A helper gone without a word.
@@ -107,7 +108,7 @@ mod tests {
         assert_eq!(join(&init).unwrap_err(), "its helper process ended without sending it");
         // A namespace: joined (our own here, which changes nothing).
         let (init, helper) = Channel::pair().unwrap();
-        let own = namespaces::current("net").unwrap();
+        let own = namespaces::of_process(None, "net").unwrap();
         helper.send_with_fds(&Message::Network, &[own.as_raw_fd()]).unwrap();
         assert_eq!(join(&init), Ok(()));
     }
