@@ -245,14 +245,25 @@ pub fn list(root: &Path) -> Result<Vec<OciState>> {
 }
 
 /// OCI kill: `signal` to the init, or with `all` to every process in the container's cgroup.
+/// As runc, `all` reaches a stopped container too: what is left in its cgroup (a container
+/// without a PID namespace of its own keeps running processes after its init; containerd's
+/// shim kills them this way once the init has exited), or nothing once that is gone.
 pub fn kill_container(root: &Path, id: &str, signal: Signal, all: bool) -> Result<()> {
     let state = StateDir::open(root, id)?;
     let record = state.load()?;
-    let current =
-        expect_status(&state, &record, "kill", &[Status::Created, Status::Running, Status::Paused])?;
+    let allowed = [Status::Created, Status::Running, Status::Paused, Status::Stopped];
+    let current = expect_status(&state, &record, "kill", &allowed[..if all { 4 } else { 3 }])?;
     if all {
-        let cgroup = cgroups::reopen(&record.cgroup)?;
-        for pid in cgroup.procs()? {
+        let procs = cgroups::reopen(&record.cgroup).and_then(|c| c.procs());
+        let procs = match procs {
+            Err(CgroupError::Io { source, .. })
+                if current == Status::Stopped && source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Vec::new()
+            }
+            r => r?,
+        };
+        for pid in procs {
             let _ = kill(Pid::from_raw(pid), signal);
         }
     } else {

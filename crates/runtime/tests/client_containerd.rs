@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use clients::containerd::{Fixture, Leftovers, Setup};
+use clients::containerd::{Fixture, Setup, CTR_LEFTOVERS};
 use clients::{busybox_layer, image_config, run_checked, sha256_file, wait_until, Cli, Freezer};
 use rocker_test_support::Run;
 use serde_json::{json, Value};
@@ -70,17 +70,7 @@ impl Containerd {
                 host_paths: &[],
                 run_dirs: &[],
                 names: |s, ids| ids.contains(s),
-                leftovers: &[
-                    Leftovers {
-                        list: &["task", "ls", "-q"],
-                        remove: &[
-                            &["task", "resume"],
-                            &["task", "kill", "-a", "-s", "SIGKILL"],
-                            &["task", "delete", "-f"],
-                        ],
-                    },
-                    Leftovers { list: &["container", "ls", "-q"], remove: &[&["container", "delete"]] },
-                ],
+                leftovers: CTR_LEFTOVERS,
             },
             own,
         );

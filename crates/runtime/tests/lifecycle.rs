@@ -278,6 +278,25 @@ fn kill_all_reaches_every_process() {
 }
 
 #[test]
+fn kill_all_reaches_what_a_stopped_init_left_behind_as_with_runc() {
+    // Without a PID namespace of its own (a Kubernetes pod's container), what the init
+    // started outlives it; containerd's shim then kills it with `kill --all`.
+    let f = Fixture::new();
+    f.command("k2", "sleep 100 > /dev/null 2>&1 & echo $! > /left");
+    f.edit_config(|c| c["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid"));
+    ok(&f.rt(&["run", "-d", "k2"]));
+    wait_for("the init to stop", || f.status("k2") == "stopped");
+    let left = std::fs::read_to_string(f.rootfs_file("left")).unwrap().trim().to_string();
+    let alive = || std::fs::read_to_string(format!("/proc/{left}/stat")).is_ok_and(|s| !s.contains(") Z "));
+    assert!(alive(), "the init's child outlived it");
+    let r = f.rt(&["kill", "k2", "9"]);
+    assert!(r.code != 0 && r.stderr.contains("it is stopped"), "{}", r.stderr);
+    ok(&f.rt(&["kill", "--all", "k2", "9"]));
+    wait_for("what was left to be killed", || !alive());
+    ok(&f.rt(&["delete", "k2"]));
+}
+
+#[test]
 fn a_failing_create_leaves_no_state_and_no_cgroup() {
     let f = Fixture::new();
     f.edit_config(|c| {

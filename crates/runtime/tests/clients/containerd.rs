@@ -1,9 +1,10 @@
 //! A private containerd (Debian's 1.6, with its runc v2 shim) for a test, and the daemons of
 //! its client (dockerd): its own config, root, state, gRPC and ttrpc sockets in a temp dir,
-//! CRI and the snapshotters that cannot work here disabled, the package's shim first in its
-//! PATH. The shims it starts run rocker-runtime through the logging `Wrapper`. `Fixture`
-//! holds all a test made with it, and its `finish` and `Drop` check and clean up what a
-//! test may leave: daemons, shims, shim sockets, mounts, cgroups, paths on the host.
+//! CRI (unless the test asks for it) and the snapshotters that cannot work here disabled,
+//! the package's shim first in its PATH. The shims it starts run rocker-runtime through the
+//! logging `Wrapper`. `Fixture` holds all a test made with it, and its `finish` and `Drop`
+//! check and clean up what a test may leave: daemons, shims, shim sockets, mounts, cgroups,
+//! paths on the host.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -112,6 +113,19 @@ pub struct Leftovers {
     pub remove: &'static [&'static [&'static str]],
 }
 
+/// Writes the CRI plugin's config tables, given the temp dir and the wrapper.
+pub type CriConfig = fn(&Path, &Wrapper) -> String;
+
+/// What `ctr` sees of a test's containers in its namespace (tasks, then containers), and how
+/// it removes them: a task thawed, killed, deleted; then the container.
+pub const CTR_LEFTOVERS: &[Leftovers] = &[
+    Leftovers {
+        list: &["task", "ls", "-q"],
+        remove: &[&["task", "resume"], &["task", "kill", "-a", "-s", "SIGKILL"], &["task", "delete", "-f"]],
+    },
+    Leftovers { list: &["container", "ls", "-q"], remove: &[&["container", "delete"]] },
+];
+
 /// How a test wants its containerd.
 pub struct Setup {
     /// The temp dir's prefix.
@@ -166,6 +180,16 @@ pub struct Fixture<C> {
 impl<C> Fixture<C> {
     /// Starts containerd and waits for its socket; `own` is made in the temp dir.
     pub fn new(setup: Setup, own: impl FnOnce(&Path) -> C) -> Fixture<C> {
+        Fixture::launch(setup, None, own)
+    }
+
+    /// The same with containerd's CRI plugin enabled: `cri` writes its tables
+    /// (`[plugins."io.containerd.grpc.v1.cri"...]`), given the temp dir and the wrapper.
+    pub fn with_cri(setup: Setup, cri: CriConfig, own: impl FnOnce(&Path) -> C) -> Fixture<C> {
+        Fixture::launch(setup, Some(cri), own)
+    }
+
+    fn launch(setup: Setup, cri: Option<CriConfig>, own: impl FnOnce(&Path) -> C) -> Fixture<C> {
         let serial = serial();
         let bins = binaries(setup.script);
         let tmp = TempDir::new(setup.name);
@@ -186,19 +210,26 @@ impl<C> Fixture<C> {
 
         let (sock, state, config) =
             (dir.join("containerd.sock"), dir.join("containerd-state"), dir.join("containerd.toml"));
+        // No snapshotters that cannot work here; no CRI unless the test asks for it (without,
+        // containerd starts faster and logs less). (The v1 runtime
+        // "io.containerd.runtime.v1.linux" must stay: the tasks service of 1.6 will not load
+        // without it.)
+        let mut disabled = vec![
+            "io.containerd.snapshotter.v1.aufs",
+            "io.containerd.snapshotter.v1.btrfs",
+            "io.containerd.snapshotter.v1.devmapper",
+            "io.containerd.snapshotter.v1.zfs",
+        ];
+        if cri.is_none() {
+            disabled.push("io.containerd.grpc.v1.cri");
+        }
+        let disabled: String = disabled.iter().map(|p| format!("\n  \"{p}\",")).collect();
+        let cri = cri.map_or_else(String::new, |config| config(&dir, &wrapper));
         let toml = format!(
             r#"version = 2
 root = "{root}"
 state = "{state}"
-# No CRI (faster, quieter; its runtime entries would be CRI-only anyway), no snapshotters
-# that cannot work here. (The v1 runtime "io.containerd.runtime.v1.linux" must stay: the
-# tasks service of 1.6 will not load without it.)
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.zfs",
+disabled_plugins = [{disabled}
 ]
 # The daemon stays in the test's cgroup (no [cgroup] path) and keeps its oom_score.
 [grpc]
@@ -209,7 +240,7 @@ disabled_plugins = [
   level = "debug"
 [plugins."io.containerd.internal.v1.opt"]
   path = "{opt}"
-"#,
+{cri}"#,
             root = dir.join("containerd-root").display(),
             state = state.display(),
             sock = sock.display(),
