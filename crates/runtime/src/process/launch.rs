@@ -195,7 +195,9 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
         })?;
         container.joined_root = Some(JoinedRoot { ns, rootfs: rootfs.clone(), mount_id: None });
     }
-    let aside = StepAside::new();
+    // The other CPU is the network helper's, if there is one: the runtime then does its
+    // cgroup work beside the init, which soon waits for the helper anyway.
+    let aside = if network.is_some() { StepAside(None) } else { StepAside::new() };
     container.cgroup = CgroupGuard(Some(prepared.take().manager()?));
     container.set_up_cgroup(spec, &plan, in_cgroup)?;
     drop(aside);
@@ -222,7 +224,7 @@ fn init_from_first_child(first: Pid, channel: &Channel) -> Result<Pid> {
 /// cgroup work would take turns on one CPU while another idles. So the runtime steps aside
 /// to the other CPUs it may use, for that work only; the init keeps its CPU and the
 /// affinity it inherited. Best effort: with a single CPU, or if the calls fail, nothing
-/// changes.
+/// changes. (Not when a network helper has the other CPU: see process/network.rs.)
 struct StepAside(Option<CpuSet>);
 
 impl StepAside {
