@@ -158,8 +158,13 @@ fn run_warning_hooks(kind: hooks::Kind, record: &Record, status: Status) {
         }
     };
     if let Err(e) = hooks::run(hooks, kind, &state_json(record, status)) {
-        eprintln!("rocker-runtime: warning: {}", crate::error::chain(&e));
+        warn_of(&e);
     }
+}
+
+/// What went wrong without undoing what happened (the spec's rule for some hooks; cleanup).
+fn warn_of(e: &dyn std::error::Error) {
+    eprintln!("rocker-runtime: warning: {}", crate::error::chain(e));
 }
 
 fn state_json(record: &Record, status: Status) -> String {
@@ -293,7 +298,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     }
     // Not a reason to keep a container that is gone: a warning, as for hooks.
     if let Err(e) = release_joined_root(&record) {
-        eprintln!("rocker-runtime: warning: {}", crate::error::chain(&e));
+        warn_of(&e);
     }
     destroy_cgroup(&record.cgroup)?;
     state.remove()?;
@@ -426,9 +431,7 @@ pub fn run(root: &Path, id: &str, opts: &CreateOptions) -> Result<WaitStatus> {
         let (container, record) = launch_recorded(&state, &spec, &bundle, opts, StartSignal::Channel)?;
         let stdin = std::io::stdin();
         let exit = run_in_foreground(container, &signals, Some(std::os::fd::AsFd::as_fd(&stdin)))?;
-        for e in &exit.cleanup_errors {
-            eprintln!("rocker-runtime: warning: {}", crate::error::chain(e));
-        }
+        exit.cleanup_errors.iter().for_each(|e| warn_of(e));
         run_warning_hooks(hooks::Kind::Poststop, &record, Status::Stopped);
         Ok(exit)
     })();
@@ -551,9 +554,7 @@ fn init_alive(record: &Record) -> bool {
 fn release_joined_root(record: &Record) -> Result<()> {
     let Some(root) = &record.joined_root else { return Ok(()) };
     let Some(ns) = root.namespace.reopen() else { return Ok(()) };
-    crate::process::in_child("remove the container's mounts from the mount namespace it joined", || {
-        crate::rootfs::release_joined(ns.as_fd(), &root.path, root.mount_id)
-    })
+    crate::process::release_joined_root(ns.as_fd(), &root.path, root.mount_id)
 }
 
 fn destroy_cgroup(dirs: &[(String, PathBuf)]) -> Result<()> {

@@ -97,7 +97,13 @@ fn init(channel: &Channel, args: &InitArgs) -> Result<Infallible, Message> {
         )?;
     }
     let waits_for_runtime = hooks::init_waits_for_runtime(spec.hooks().as_ref());
-    let cgroup_first = joins_cgroup_first(spec, namespaces);
+    // The runtime makes the cgroup while this process sets up its root: it joins at the end
+    // of that, through files the runtime opened (the host's cgroup tree is out of its reach
+    // after pivot_root), unless something on the way needs the cgroup: a `cgroup` mount (its
+    // directories), a cgroup namespace (rooted where the init is; a joined one also decides
+    // what it may write), or hooks (which run in, or look at, the container's cgroup).
+    let cgroup_first =
+        waits_for_runtime || has_cgroup_mount(spec) || namespaces.all().contains(CloneFlags::CLONE_NEWCGROUP);
     if cgroup_first {
         enter_cgroup(channel, args)?;
     }
@@ -180,17 +186,6 @@ fn enter_cgroup(channel: &Channel, args: &InitArgs) -> Result<(), Message> {
         step("creating the cgroup namespace", nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP))?;
     }
     Ok(())
-}
-
-/// The runtime makes the cgroup while the init sets up its root: the init joins at the end
-/// of that, through files the runtime opened (the host's cgroup tree is out of its reach
-/// after pivot_root), unless something on the way needs the cgroup: a `cgroup` mount (its
-/// directories), a cgroup namespace (rooted where the init is; a joined one also decides
-/// what it may write), or hooks (which run in, or look at, the container's cgroup).
-pub(super) fn joins_cgroup_first(spec: &Spec, namespaces: &Plan) -> bool {
-    has_cgroup_mount(spec)
-        || namespaces.all().contains(CloneFlags::CLONE_NEWCGROUP)
-        || hooks::init_waits_for_runtime(spec.hooks().as_ref())
 }
 
 pub(super) fn has_cgroup_mount(spec: &Spec) -> bool {

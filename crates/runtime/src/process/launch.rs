@@ -1,6 +1,6 @@
 //! The runtime's side of starting a container: checks, cgroup, clone, and the handshake.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -179,15 +179,7 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
     }
     // From here on, an error drops the Container: it kills and reaps the init, then removes
     // the cgroup.
-    let mut container = Container {
-        pid,
-        channel: parent_end,
-        pty_master: None,
-        cgroup: CgroupGuard(None),
-        status: None,
-        start_queued: false,
-        joined_root: None,
-    };
+    let mut container = Container::new(pid, parent_end);
     if let Some(ns) = plan.joined(CloneFlags::CLONE_NEWNS) {
         let ns = ns.try_clone().map_err(|e| Error::Sys {
             op: "dup the mount namespace",
@@ -202,6 +194,15 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
     container.set_up_cgroup(spec, &plan, in_cgroup)?;
     drop(aside);
     Ok(container)
+}
+
+/// Removes a container's root, `mount_id` at `rootfs`, and what is below it from the mount
+/// namespace `ns` it joined (see `rootfs::release_joined`), in a child process: joining a mount
+/// namespace changes what paths mean.
+pub fn release_joined_root(ns: BorrowedFd, rootfs: &Path, mount_id: u64) -> Result<()> {
+    super::in_child("remove the container's mounts from the mount namespace it joined", || {
+        crate::rootfs::release_joined(ns, rootfs, mount_id)
+    })
 }
 
 /// The init that `first` (see `init::run_in_joined_user_namespace`) cloned as our child,
@@ -255,9 +256,8 @@ impl Drop for StepAside {
 }
 
 impl Container {
-    /// Takes charge of a process cloned into a container once it reports ready.
-    pub(super) fn ready(pid: Pid, channel: Channel) -> Result<Container> {
-        let mut container = Container {
+    fn new(pid: Pid, channel: Channel) -> Container {
+        Container {
             pid,
             channel,
             pty_master: None,
@@ -265,7 +265,12 @@ impl Container {
             status: None,
             start_queued: false,
             joined_root: None,
-        };
+        }
+    }
+
+    /// Takes charge of a process cloned into a container once it reports ready.
+    pub(super) fn ready(pid: Pid, channel: Channel) -> Result<Container> {
+        let mut container = Container::new(pid, channel);
         container.wait_ready(None)?;
         Ok(container)
     }
@@ -330,15 +335,12 @@ impl Container {
     }
 
     /// The container's mounts out of the mount namespace it joined by path, if the init got
-    /// as far as making them (in a child process: joining a mount namespace changes what
-    /// paths mean). Once only.
+    /// as far as making them. Once only.
     fn release_joined_root(&mut self) -> Result<()> {
         let Some(JoinedRoot { ns, rootfs, mount_id: Some(id) }) = self.joined_root.take() else {
             return Ok(());
         };
-        super::in_child("remove the container's mounts from the mount namespace it joined", || {
-            crate::rootfs::release_joined(ns.as_fd(), &rootfs, id)
-        })
+        release_joined_root(ns.as_fd(), &rootfs, id)
     }
 
     /// The container's root in a mount namespace joined by path, once the init reported its

@@ -72,4 +72,4 @@ pub enum StartSignal {
     Fifo(OwnedFd),
 }
 pub(crate) use launch::failure;
-pub use launch::{clone_init, exit_code, Container, Exit, OnMounted};
+pub use launch::{clone_init, exit_code, release_joined_root, Container, Exit, OnMounted};

@@ -47,9 +47,7 @@ impl NetworkHelper {
             }
         }
     }
-}
 
-impl NetworkHelper {
     /// For the init: where the namespace comes from.
     pub fn init_end(&self) -> Option<&Channel> {
         self.to_init.as_ref()

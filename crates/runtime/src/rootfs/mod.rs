@@ -8,7 +8,7 @@
 //! 4. pivot_root(".", "."), then the old root detached: no `.pivot_root` left in the rootfs;
 //! 5. sysctls, masked and read-only paths, a read-only root, the requested propagation.
 //!
-//! Steps 1-3 are [`mount_all`], 4-5 [`switch_root`]: between them, where the spec puts them,
+//! Steps 1-2 are [`bind_root`], 3 [`mount_all`], 4-5 [`switch_root`]: between 3 and 4, where the spec puts them,
 //! the init runs the createContainer hooks (process/init.rs), which may still write to the
 //! root even when it is to be read-only (as runc allows; NVIDIA's hooks rely on it).
 //!
@@ -74,19 +74,24 @@ pub enum MountNamespace {
 /// Steps 1 and 2: makes `rootfs` a mount point of its own, private, in the init's mount
 /// namespace. In a joined one, returns that mount's id (see [`release_joined`]).
 pub fn bind_root(rootfs: &Path, ns: MountNamespace) -> Result<Option<u64>, RootfsError> {
-    let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
-    if ns == MountNamespace::New {
-        mount(None::<&str>, "/", None::<&str>, private, None::<&str>)
-            .map_err(|e| RootfsError::sys("make private", Path::new("/"), e))?;
+    let make_private = |path: &Path| {
+        mount(None::<&str>, path, None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+            .map_err(|e| RootfsError::sys("make private", path, e))
+    };
+    let bind = || {
+        mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .map_err(|e| RootfsError::sys("bind mount", rootfs, e))
+    };
+    match ns {
+        // All private first, so that nothing propagates to the host.
+        MountNamespace::New => make_private(Path::new("/")).and_then(|()| bind()).map(|()| None),
+        // Only the container's own bind, after the fact: the rest is not ours to change.
+        MountNamespace::Joined => {
+            bind()?;
+            make_private(rootfs)?;
+            mount_id(rootfs).map(Some).map_err(|e| RootfsError::sys("read the mount id of", rootfs, e))
+        }
     }
-    mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| RootfsError::sys("bind mount", rootfs, e))?;
-    if ns == MountNamespace::New {
-        return Ok(None);
-    }
-    mount(None::<&str>, rootfs, None::<&str>, private, None::<&str>)
-        .map_err(|e| RootfsError::sys("make private", rootfs, e))?;
-    mount_id(rootfs).map(Some).map_err(|e| RootfsError::sys("read the mount id of", rootfs, e))
 }
 
 /// Builds the container's root at `rootfs`, once [`bind_root`] made it a mount: its mounts,
@@ -193,15 +198,12 @@ pub fn release_joined(ns: BorrowedFd, rootfs: &Path, mount_id: u64) -> nix::Resu
     }
 }
 
-const STATX_MNT_ID: u32 = 0x1000;
-const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
-
 /// The id of the mount `path` is on: the 64-bit one never reused (Linux 6.8), else the
 /// older one, which a later mount may reuse.
 fn mount_id(path: &Path) -> nix::Result<u64> {
     let path =
         std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| nix::errno::Errno::EINVAL)?;
-    for mask in [STATX_MNT_ID_UNIQUE, STATX_MNT_ID] {
+    for mask in [libc::STATX_MNT_ID_UNIQUE, libc::STATX_MNT_ID] {
         // SAFETY: statx fills `st`, a plain struct that outlives the call; `path` is a valid C string.
         let st = unsafe {
             let mut st: libc::statx = std::mem::zeroed();
