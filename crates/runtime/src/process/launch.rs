@@ -45,7 +45,7 @@ struct JoinedRoot {
 #[derive(Debug)]
 pub struct Exit {
     pub status: WaitStatus,
-    /// The kernel's OOM killer killed a process in the container.
+    /// The init was killed by SIGKILL, and the kernel's OOM killer struck in the container.
     pub oom_killed: bool,
     /// What went wrong reading the OOM count, removing the cgroup or the container's mounts
     /// from a mount namespace it joined: worth a warning, but the container's own exit
@@ -410,10 +410,13 @@ impl Container {
         let Some(cgroup) = self.cgroup.0.take() else {
             return Ok(Exit { status, oom_killed: false, cleanup_errors });
         };
-        let oom_killed = cgroup.oom_kills().map(|n| n > 0).unwrap_or_else(|e| {
-            cleanup_errors.push(e.into());
-            false
-        });
+        // The OOM killer kills with SIGKILL: any other end spares reading the count.
+        let killed = matches!(status, WaitStatus::Signaled(_, Signal::SIGKILL, _));
+        let oom_killed = killed
+            && cgroup.oom_kills().map(|n| n > 0).unwrap_or_else(|e| {
+                cleanup_errors.push(e.into());
+                false
+            });
         if let Err(e) = cgroup.destroy() {
             cleanup_errors.push(e.into());
         }
