@@ -10,9 +10,11 @@
 //! the cleanup after a failure) with CRI enabled: its sandbox (pause) image is a busybox
 //! image whose command sleeps, built here and imported with `ctr` into the `k8s.io`
 //! namespace together with the containers' image, both named below `localhost/` so that a
-//! pull, were one ever tried, could only reach this machine. CNI points at empty dirs in the
-//! temp dir: pods use the host's network (NamespaceMode NODE), as no CNI plugin is needed
-//! then; the runc roots of the `rocker` handler and of the default `runc` one (never used:
+//! pull, were one ever tried, could only reach this machine. CNI takes Debian's plugins
+//! (containernetworking-plugins) and a config dir in the temp dir, empty unless a test writes
+//! a network there: most pods use the host's network (NamespaceMode NODE), one gets its own
+//! from the `bridge` plugin (a bridge of its own, no route out, no masquerading); the runc
+//! roots of the `rocker` handler and of the default `runc` one (never used:
 //! a fallback to it fails the wrapper-log checks) are in the temp dir too, AppArmor is off
 //! (no profile is loaded into the kernel), the streaming server listens on 127.0.0.1 only.
 //! Cgroup parents are relative (the test's `TestCgroup`): containerd passes
@@ -71,7 +73,11 @@ const HOST_PATHS: &[&str] = &[
     "/var/log/pods",
     "/run/containerd/runc",
     "/run/containerd/io.containerd.grpc.v1.cri",
+    // host-local's default store of the addresses it hands out (ours is in the temp dir).
+    "/var/lib/cni/networks",
 ];
+/// Debian's CNI plugins (containernetworking-plugins).
+const CNI_PLUGINS: &str = "/usr/lib/cni";
 
 /// The CRI plugin's config: the `rocker` handler, the pause image, everything in `dir`.
 fn cri_config(dir: &Path, wrapper: &Wrapper) -> String {
@@ -100,7 +106,7 @@ fn cri_config(dir: &Path, wrapper: &Wrapper) -> String {
 [{cri}.containerd.runtimes.runc.options]
   Root = "{dir}/runc-default"
 [{cri}.cni]
-  bin_dir = "{dir}/cni/bin"
+  bin_dir = "{CNI_PLUGINS}"
   conf_dir = "{dir}/cni/conf"
 "#,
         wrapper = wrapper.path.display(),
@@ -136,14 +142,16 @@ impl Kubelet {
                 ns: Some("k8s.io"),
                 runc_on_path: false,
                 host_paths: HOST_PATHS,
-                run_dirs: &[],
+                // libcni's cache of the plugins' results, which containerd 1.6 cannot move:
+                // emptied by the pod's removal, removed at the end if the test made it.
+                run_dirs: &[CNI_RESULTS, "/var/lib/cni"],
                 names: |s, ids| ids.contains(s),
                 leftovers: CTR_LEFTOVERS,
             },
             cri_config,
-            // The CNI dirs (left empty) and the pods' log directories.
+            // The CNI config dir (empty until a test adds a network) and the pods' log dirs.
             |dir| {
-                for d in ["cni/bin", "cni/conf", "pods"] {
+                for d in ["cni/conf", "pods"] {
                     fs::create_dir_all(dir.join(d)).unwrap();
                 }
             },
@@ -215,11 +223,11 @@ impl Kubelet {
 
     // ---- pods and containers -------------------------------------------------------------
 
-    /// A pod config as kubelet writes it for a host-network pod with a shared process
-    /// namespace: no hostname (kubelet sets none for host-network pods; containerd 1.6 gives
-    /// them the host's UTS namespace), the pod's own IPC and PID namespaces, the test's
-    /// cgroup parent (relative), logs in the temp dir.
-    fn pod_config(&self, name: &str) -> PodSandboxConfig {
+    /// A pod config as kubelet writes it for a pod with a shared process namespace, on the
+    /// host's network (`Node`: no hostname, as kubelet sets none for host-network pods, and
+    /// containerd 1.6 gives them the host's UTS namespace) or its own (`Pod`), the pod's own
+    /// IPC and PID namespaces, the test's cgroup parent (relative), logs in the temp dir.
+    fn pod_config(&self, name: &str, network: NamespaceMode) -> PodSandboxConfig {
         let uid = unique("uid");
         let logs = self.fx.dir().join("pods").join(&uid);
         fs::create_dir(&logs).unwrap();
@@ -234,7 +242,7 @@ impl Kubelet {
             linux: Some(LinuxPodSandboxConfig {
                 cgroup_parent: self.fx.cg.name.clone(),
                 security_context: Some(LinuxSandboxSecurityContext {
-                    namespace_options: Some(namespaces()),
+                    namespace_options: Some(namespaces(network)),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -260,6 +268,8 @@ impl Kubelet {
 
     /// CreateContainer (busybox, `cmd`, the pod's namespaces) and StartContainer; its id.
     fn start_container(&self, pod: &str, pod_config: &PodSandboxConfig, name: &str, cmd: &[&str]) -> String {
+        let pod_namespaces = pod_config.linux.as_ref().and_then(|l| l.security_context.as_ref());
+        let namespace_options = pod_namespaces.and_then(|s| s.namespace_options.clone());
         let config = ContainerConfig {
             metadata: Some(ContainerMetadata { name: name.into(), attempt: 0 }),
             image: Some(image_spec(IMAGE)),
@@ -267,7 +277,7 @@ impl Kubelet {
             log_path: format!("{name}/0.log"),
             linux: Some(LinuxContainerConfig {
                 security_context: Some(LinuxContainerSecurityContext {
-                    namespace_options: Some(namespaces()),
+                    namespace_options,
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -323,6 +333,15 @@ impl Kubelet {
         self.call("RemovePodSandbox", self.rs().remove_pod_sandbox(req));
     }
 
+    /// Waits for the CRI plugin to have loaded a CNI network (it watches its config dir).
+    fn wait_network_ready(&self) {
+        let ready = || {
+            let status = self.call("Status", self.rs().status(StatusRequest { verbose: false })).status;
+            status.is_some_and(|s| s.conditions.iter().any(|c| c.r#type == "NetworkReady" && c.status))
+        };
+        wait_until("the CRI plugin to load the CNI network", 20, ready, || self.fx.diag());
+    }
+
     /// No pod or container left in the CRI's view, no pull tried, then the fixture's checks.
     fn finish(self) {
         let pods = self.call("ListPodSandbox", self.rs().list_pod_sandbox(ListPodSandboxRequest::default()));
@@ -359,11 +378,91 @@ impl Kubelet {
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-/// The namespaces of a host-network pod whose containers share its process namespace
-/// (`shareProcessNamespace: true`), for the pod and each container alike.
-fn namespaces() -> NamespaceOption {
+/// A CNI network of the test's own in the CRI plugin's config dir: Debian's `bridge` plugin
+/// on a bridge named for the test, host-local addresses from a /24 whose first address the
+/// bridge takes (so that the host reaches the pods through it), no default route in the pods,
+/// no masquerading (no iptables rule), the address store in the temp dir. The plugin makes
+/// the bridge at the first pod and never removes it: `Drop` does, and after a failure it also
+/// removes what libcni cached of the test's pods (their removal does it otherwise).
+struct CniBridge {
+    bridge: String,
+    /// The /24's first three octets ("10.231.42").
+    subnet: String,
+    /// host-local's leases: a file per address handed out, under the network's name.
+    leases: std::path::PathBuf,
+    /// What libcni's results cache held before the test.
+    cached_before: Vec<std::ffi::OsString>,
+}
+
+const CNI_RESULTS: &str = "/var/lib/cni/results";
+
+fn cni_results() -> Vec<std::ffi::OsString> {
+    fs::read_dir(CNI_RESULTS).map_or_else(|_| Vec::new(), |d| d.flatten().map(|e| e.file_name()).collect())
+}
+
+impl CniBridge {
+    fn add(k: &Kubelet) -> CniBridge {
+        let pid = std::process::id();
+        // An interface name has at most 15 bytes.
+        let bridge = format!("rkcni{pid:x}");
+        let net = format!("10.231.{}", 20 + pid % 200);
+        let routed = Command::new("ip").args(["route", "show", &format!("{net}.0/24")]).output().unwrap();
+        assert!(routed.stdout.is_empty(), "{net}.0/24 is routed on this host already: {routed:?}");
+        let name = unique("cni");
+        let store = k.fx.dir().join("cni/ipam");
+        let config = serde_json::json!({
+            "cniVersion": "1.0.0",
+            "name": name,
+            "plugins": [{
+                "type": "bridge",
+                "bridge": bridge,
+                "isGateway": true,
+                "ipMasq": false,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{ "subnet": format!("{net}.0/24"), "gateway": format!("{net}.1") }]],
+                    "dataDir": store,
+                },
+            }],
+        });
+        fs::write(k.fx.dir().join("cni/conf/10-rocker-test.conflist"), config.to_string()).unwrap();
+        CniBridge { bridge, subnet: net, leases: store.join(name), cached_before: cni_results() }
+    }
+
+    /// The interfaces attached to the bridge (the pods' veth ends).
+    fn ports(&self) -> Vec<String> {
+        let dir = format!("/sys/class/net/{}/brif", self.bridge);
+        fs::read_dir(dir).map_or_else(
+            |_| Vec::new(),
+            |d| d.flatten().map(|e| e.file_name().to_string_lossy().into()).collect(),
+        )
+    }
+}
+
+impl Drop for CniBridge {
+    fn drop(&mut self) {
+        for f in cni_results().into_iter().filter(|f| !self.cached_before.contains(f)) {
+            let _ = fs::remove_file(Path::new(CNI_RESULTS).join(f));
+        }
+        if Path::new("/sys/class/net").join(&self.bridge).exists() {
+            let _ = Command::new("ip").args(["link", "delete", &self.bridge]).status();
+        }
+        if !std::thread::panicking() {
+            assert!(
+                !Path::new("/sys/class/net").join(&self.bridge).exists(),
+                "bridge {} left behind",
+                self.bridge
+            );
+        }
+    }
+}
+
+/// The namespaces of a pod whose containers share its process namespace
+/// (`shareProcessNamespace: true`), on the host's network or its own, for the pod and each
+/// container alike.
+fn namespaces(network: NamespaceMode) -> NamespaceOption {
     NamespaceOption {
-        network: NamespaceMode::Node as i32,
+        network: network as i32,
         pid: NamespaceMode::Pod as i32,
         ipc: NamespaceMode::Pod as i32,
         ..Default::default()
@@ -469,7 +568,7 @@ fn a_pod_runs_through_the_cri_with_the_rocker_handler() {
     );
 
     // The sandbox.
-    let pod_config = k.pod_config("facts");
+    let pod_config = k.pod_config("facts", NamespaceMode::Node);
     let pod = k.run_pod(&pod_config);
     let (status, info) = k.pod_status(&pod);
     assert_eq!(status.state, PodSandboxState::SandboxReady as i32, "{status:?}\n{}", k.fx.diag());
@@ -555,6 +654,73 @@ fn a_pod_runs_through_the_cri_with_the_rocker_handler() {
     k.finish();
 }
 
+/// A pod with its own network namespace, as most Kubernetes pods have: containerd makes the
+/// namespace, has the CNI `bridge` plugin put a veth end named eth0 with an address in it,
+/// and hands it to rocker-runtime by path for the sandbox and each container. The pod's
+/// containers see that namespace (the sandbox's, not the host's), eth0 with the address the
+/// CRI reports, lo up, no default route, the pod's hostname in its own UTS namespace; the
+/// host reaches the pod through the bridge (ping). Once the pod is removed, its veth and its
+/// address lease are gone.
+#[test]
+fn a_pod_with_its_own_network_gets_it_through_cni() {
+    let host = hostname();
+    let k = Kubelet::start();
+    let net = CniBridge::add(&k);
+    k.wait_network_ready();
+    let mut pod_config = k.pod_config("networked", NamespaceMode::Pod);
+    pod_config.hostname = "rocker-pod".into();
+    let pod = k.run_pod(&pod_config);
+    let (status, info) = k.pod_status(&pod);
+    assert_eq!(status.state, PodSandboxState::SandboxReady as i32, "{status:?}\n{}", k.fx.diag());
+    let ip = status.network.map(|n| n.ip).unwrap_or_default();
+    let subnet = &net.subnet;
+    assert!(ip.starts_with(&format!("{subnet}.")), "the pod's address {ip:?} is not from {subnet}.0/24");
+    let pause = pid_of(&info);
+    assert_ne!(ns_link(pause, "net"), ns_link("self", "net"), "the pod has the host's network namespace");
+    assert_eq!(net.ports().len(), 1, "the pod's veth is not on the bridge: {:?}", net.ports());
+    assert!(net.leases.join(&ip).exists(), "no lease for {ip} in {}", net.leases.display());
+
+    let script = "echo hostname=$(hostname); echo net=$(readlink /proc/self/ns/net); \
+                  echo uts=$(readlink /proc/self/ns/uts); \
+                  echo eth0=$(ip -4 addr show eth0 | awk '/inet / {print $2}'); \
+                  echo lo=$(ip link show lo | grep -c '[<,]UP[,>]'); echo routes=$(ip route | tr '\\n' ';')";
+    let c = k.start_container(&pod, &pod_config, "netfacts", &["sh", "-c", script]);
+    let status = k.wait_exited(&c);
+    assert_eq!(status.exit_code, 0, "{status:?}\n{}", k.fx.diag());
+    let out = cri_log_stdout(Path::new(&status.log_path));
+    let seen = facts(&out);
+    let want = [
+        ("hostname", "rocker-pod".to_string()),
+        ("net", ns_link(pause, "net")),
+        ("uts", ns_link(pause, "uts")),
+        ("eth0", format!("{ip}/24")),
+        ("lo", "1".into()),
+    ];
+    for (key, value) in &want {
+        assert_eq!(seen.get(key), Some(&value.as_str()), "{key} in the container; its output:\n{out}");
+    }
+    // Only the pod's subnet, on eth0: no way out.
+    let routes: Vec<&str> =
+        seen.get("routes").copied().unwrap_or_default().split(';').map(str::trim).collect();
+    assert!(
+        matches!(routes.as_slice(), [only, ""] if only.starts_with(&format!("{subnet}.0/24 dev eth0 "))),
+        "routes in the pod: {routes:?}"
+    );
+    assert_ne!(ns_link(pause, "uts"), ns_link("self", "uts"), "the pod has the host's UTS namespace");
+    assert_eq!(hostname(), host, "the host was renamed");
+    k.remove_container(&c);
+
+    // The host reaches the pod through the bridge, where the gateway address is.
+    let ping = Command::new("/bin/busybox").args(["ping", "-c", "1", "-W", "2", &ip]).output().unwrap();
+    assert!(ping.status.success(), "ping {ip} from the host: {ping:?}\n{}", k.fx.diag());
+
+    k.remove_pod(&pod);
+    assert!(net.ports().is_empty(), "veths left on the bridge: {:?}", net.ports());
+    assert!(!net.leases.join(&ip).exists(), "the lease of {ip} is left in {}", net.leases.display());
+    k.assert_no_runtime_errors();
+    k.finish();
+}
+
 /// A pod on the host's network has the host's UTS namespace (containerd 1.6 gives it none
 /// of its own): a hostname in its config would rename the host. rocker-runtime, like runc,
 /// refuses that spec at `create`, and RunPodSandbox fails with its message.
@@ -562,7 +728,7 @@ fn a_pod_runs_through_the_cri_with_the_rocker_handler() {
 fn a_host_network_pod_with_a_hostname_is_refused() {
     let k = Kubelet::start();
     let host = hostname();
-    let mut config = k.pod_config("named");
+    let mut config = k.pod_config("named", NamespaceMode::Node);
     config.hostname = "rocker-pod".into();
     let req = RunPodSandboxRequest { config: Some(config), runtime_handler: HANDLER.into() };
     let r = k.rt.block_on(k.rs().run_pod_sandbox(req));

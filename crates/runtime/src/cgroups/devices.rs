@@ -49,13 +49,17 @@ pub fn effective_rules(rules: &[LinuxDeviceCgroup], devices: &[LinuxDevice]) -> 
 pub fn apply_v1(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
     let (mut allow, mut deny) = (None, None);
     for r in rules {
-        let (file, name) = if r.allow() { (&mut allow, "devices.allow") } else { (&mut deny, "devices.deny") };
+        let (file, name) =
+            if r.allow() { (&mut allow, "devices.allow") } else { (&mut deny, "devices.deny") };
         let file = match file {
             Some(f) => f,
             None => file.insert(std::fs::File::from(fs::open_for_writing(dir, name)?)),
         };
-        file.write_all(rule(r).as_bytes())
-            .map_err(|source| CgroupError::Io { op: "write", path: dir.join(name), source })?;
+        file.write_all(rule(r).as_bytes()).map_err(|source| CgroupError::Io {
+            op: "write",
+            path: dir.join(name),
+            source,
+        })?;
     }
     Ok(())
 }
