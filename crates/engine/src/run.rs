@@ -123,8 +123,10 @@ pub fn run(engine: &Engine, req: &RunRequest) -> Result<Outcome, EngineError> {
     let bundle = std::env::current_dir().map_err(EngineError::io("reading", Path::new(".")))?;
 
     let signals = signals::block()?;
-    let mut container =
-        clone_init(&spec, &bundle, LaunchOptions { start: StartSignal::Channel, preserve_fds: 0 })?;
+    // No record: rocker keeps no state of a foreground container, so one killed midway
+    // leaves its cgroup behind (unlike rocker-runtime's create, which records it first).
+    let launch = LaunchOptions { start: StartSignal::Channel, preserve_fds: 0 };
+    let mut container = clone_init(&spec, &bundle, launch, &mut |_, _| Ok(()))?;
     // Without a terminal to set up, nothing is left to do, or to fail, between the init's
     // Ready and its start: the go-ahead goes with the setup (no hooks to answer on the way).
     if !req.tty {

@@ -107,16 +107,26 @@ fn launch_recorded(
         && opts.pid_file.is_none()
         && !spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false)
         && !hooks::init_waits_for_runtime(spec.hooks().as_ref());
-    let mut container = clone_init(spec, bundle, LaunchOptions { start, preserve_fds: opts.preserve_fds })?;
-    let record = new_record(&state.id, spec, bundle);
-    let saved = save_record(state, record.clone(), &container);
-    if saved.is_ok() && start_at_once {
+    let mut record = new_record(&state.id, spec, bundle);
+    // Saved before the cgroup is made, so that `delete` finds whatever a runtime killed
+    // midway left: the directories resolved once here (a later command may run in another
+    // cgroup than `create` did, as podman's conmon does, and would resolve a relative
+    // cgroupsPath elsewhere), the init's pid as soon as there is one.
+    let mut save = |pid: Option<Pid>, dirs: &[(String, PathBuf)]| -> Result<()> {
+        if let Some(pid) = pid {
+            record.pid = pid.as_raw();
+            // 0, that is stopped, for an init gone already: wait_ready brings its report of why.
+            record.pid_start = proc_stat(pid.as_raw()).map_or(0, |p| p.start);
+        }
+        record.cgroup = dirs.to_vec();
+        Ok(state.save(&record)?)
+    };
+    let launch = LaunchOptions { start, preserve_fds: opts.preserve_fds };
+    let mut container = clone_init(spec, bundle, launch, &mut save)?;
+    if start_at_once {
         container.queue_start();
     }
     container.wait_ready(Some(&mut |pid| run_create_hooks(spec, &record, pid)))?;
-    // (After the wait: an init that failed at once may be gone before it was recorded, and
-    // its own report of why says more.)
-    let mut record = saved?;
     if let (Some((path, mount_id)), Some(namespace)) = (container.joined_root(), JoinedPath::mount_of(spec)) {
         record.joined_root = Some(JoinedRoot { namespace, path: path.to_path_buf(), mount_id });
         state.save(&record)?;
@@ -285,8 +295,8 @@ pub fn kill_container(root: &Path, id: &str, signal: Signal, all: bool) -> Resul
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     let state = match StateDir::open(root, id) {
         // As runc: forcing the removal of what is already gone succeeds (containerd's cleanup
-        // after a shim exits relies on it).
-        Err(StateError::NotFound(_)) if force => return Ok(()),
+        // after a shim exits relies on it). What a create killed before its record left goes.
+        Err(StateError::NotFound(_)) if force => return Ok(StateDir::remove_unrecorded(root, id)?),
         r => r?,
     };
     let record = state.load()?;
@@ -489,22 +499,6 @@ fn new_record(id: &str, spec: &Spec, bundle: &Path) -> Record {
         hooks: Some(spec.hooks().clone()),
         joined_root: None,
     }
-}
-
-/// Completes `record` with the launched container's init and its cgroup directories, and
-/// saves it. The directories are resolved once here: a later command may run in another
-/// cgroup than `create` did (podman's conmon does), which would resolve a relative
-/// cgroupsPath elsewhere.
-fn save_record(state: &StateDir, record: Record, container: &Container) -> Result<Record> {
-    let pid = container.pid();
-    let pid_start = proc_stat(pid.as_raw()).map(|p| p.start).ok_or(Error::InvalidState {
-        id: state.id.clone(),
-        op: "record",
-        status: Status::Stopped,
-    })?;
-    let record = Record { pid: pid.as_raw(), pid_start, cgroup: container.cgroup_dirs(), ..record };
-    state.save(&record)?;
-    Ok(record)
 }
 
 fn kill_and_wait(record: &Record) -> Result<()> {

@@ -9,7 +9,7 @@ use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::{fcntl, FcntlArg};
 use serde::{Deserialize, Serialize};
 
 /// What is kept about a container between runtime invocations.
@@ -114,7 +114,12 @@ const LOCK: &str = ".lock";
 pub struct StateDir {
     pub id: String,
     dir: PathBuf,
-    _lock: Flock<File>,
+    /// Holds a POSIX record lock on the directory's lock file, the whole file: such a lock
+    /// is the process's, so the container's init, a fork of the runtime, does not keep it
+    /// (a `flock` would stay held through the init's copy of the descriptor while it waits
+    /// for `start`, when the runtime that took it was killed: every later command on the
+    /// container would wait for ever). It goes when the process closes the file or ends.
+    _lock: File,
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StateError + 'a {
@@ -145,18 +150,40 @@ impl StateDir {
         Ok(state)
     }
 
+    /// Removes the directory of a container without a record, all a `create` killed before
+    /// its first record leaves (it records before it makes anything else). Nothing to do if
+    /// there is no such directory, or if it has a record by the time we hold its lock.
+    pub fn remove_unrecorded(root: &Path, id: &str) -> Result<(), StateError> {
+        check_id(id)?;
+        match Self::lock(id, root.join(id)) {
+            Err(StateError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+            Ok(state) if state.dir.join(STATE_FILE).exists() => Ok(()),
+            Ok(state) => state.remove(),
+        }
+    }
+
     fn lock(id: &str, dir: PathBuf) -> Result<StateDir, StateError> {
         let path = dir.join(LOCK);
         let file = match File::options().create(true).truncate(false).write(true).open(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StateError::NotFound(id.into())),
             r => r.map_err(io_err("open", &path))?,
         };
-        let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| StateError::Io {
-            op: "lock",
-            path: path.clone(),
-            source: e.into(),
-        })?;
-        Ok(StateDir { id: id.to_string(), dir, _lock: lock })
+        let whole_file = libc::flock {
+            l_type: libc::F_WRLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: 0,
+            l_len: 0,
+            l_pid: 0,
+        };
+        loop {
+            match fcntl(&file, FcntlArg::F_SETLKW(&whole_file)) {
+                Ok(_) => break,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(StateError::Io { op: "lock", path, source: e.into() }),
+            }
+        }
+        Ok(StateDir { id: id.to_string(), dir, _lock: file })
     }
 
     pub fn load(&self) -> Result<Record, StateError> {

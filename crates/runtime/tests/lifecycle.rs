@@ -310,6 +310,66 @@ fn a_failing_create_leaves_no_state_and_no_cgroup() {
     assert!(f.cg.children().is_empty());
 }
 
+/// The processes whose root directory is `dir` (a container's, after its pivot_root).
+fn processes_rooted_at(dir: &Path) -> Vec<String> {
+    let pids =
+        std::fs::read_dir("/proc").unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned());
+    pids.filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|p| std::fs::read_link(format!("/proc/{p}/root")).is_ok_and(|r| r == dir))
+        .collect()
+}
+
+/// rocker-runtime killed (SIGKILL) at points spread over a whole `create`, then over a
+/// foreground `run`, leaves what one `delete --force` removes: no state, no cgroup, no
+/// process of the container. Before, a killed create could leave cgroups made before its
+/// record (which no command then knew of) and a state directory that `delete` ignored and
+/// `create` refused; and the state lock, a `flock`, stayed held through a created init's copy
+/// of the descriptor, so that `delete` of a container whose `create` was killed once its
+/// init had reported ready waited for ever.
+#[test]
+fn a_runtime_killed_at_any_point_leaves_what_delete_force_removes() {
+    // Fine steps over a little more than a create: the narrowest windows are near its end.
+    const STEPS: u32 = 60;
+    let f = Fixture::new();
+    f.command("k", "exec sleep 100");
+    let t = std::time::Instant::now();
+    ok(&f.rt(&["create", "k"]));
+    let whole = t.elapsed();
+    ok(&f.rt(&["delete", "--force", "k"]));
+    for cmd in ["create", "run"] {
+        for i in 0..STEPS {
+            let delay = whole * 5 * i / (4 * STEPS);
+            let mut c = runtime_cmd(f.root.path(), &[cmd, "k"]);
+            c.current_dir(f.bundle.path()).stdout(Stdio::null()).stderr(Stdio::null());
+            let mut runtime = c.spawn().unwrap();
+            std::thread::sleep(delay);
+            runtime.kill().unwrap();
+            runtime.wait().unwrap();
+            let when = format!("{cmd} killed after {delay:?} (a whole create: {whole:?})");
+            let mut delete = runtime_cmd(f.root.path(), &["delete", "--force", "k"]).spawn().unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            let status = loop {
+                match delete.try_wait().unwrap() {
+                    Some(status) => break status,
+                    None if std::time::Instant::now() > deadline => {
+                        let _ = delete.kill();
+                        panic!("{when}: delete --force still waits after 20 s");
+                    }
+                    None => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            };
+            assert!(status.success(), "{when}: delete --force failed ({status})");
+            assert!(!f.root.path().join("k").exists(), "{when}: its state is left");
+            assert!(f.cg.children().is_empty(), "{when}: cgroups left: {:?}", f.cg.children());
+            // An init that was setting up when its runtime died ends once it finds the
+            // runtime gone (or at its parent-death signal).
+            wait_for(&format!("{when}: the container's processes to end"), || {
+                processes_rooted_at(f._rootfs.path()).is_empty()
+            });
+        }
+    }
+}
+
 #[test]
 fn two_deletes_racing_are_serialized() {
     let f = Fixture::new();

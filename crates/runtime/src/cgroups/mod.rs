@@ -123,17 +123,18 @@ pub fn detect() -> Result<Version, CgroupError> {
 
 /// The container's cgroup at `cgroups_path` (the OCI `linux.cgroupsPath`): an absolute path
 /// is taken from the root of each hierarchy, a relative one from the calling process's own
-/// cgroup in each hierarchy (as runc does). Made in steps around the clone: here only what
-/// the clone needs (v2's directory, for `CLONE_INTO_CGROUP`; v1's directories located only
-/// when `init_mounts_it`, the init then mounting them), the rest by [`Prepared::manager`]
-/// and [`Manager::make_dirs`] while the init sets up its mounts.
+/// cgroup in each hierarchy (as runc does). Made in steps around the clone: here located what
+/// the clone needs (v2's directory, for `CLONE_INTO_CGROUP`, which [`Prepared::make_v2`]
+/// then makes; v1's directories only when `init_mounts_it`, the init then mounting them), the
+/// rest by [`Prepared::manager`] and [`Manager::make_dirs`] while the init sets up its mounts.
+/// Nothing is made here: the caller can record where the cgroup will be first.
 pub fn prepare(cgroups_path: &str, init_mounts_it: bool) -> Result<Prepared, CgroupError> {
     let rel = checked_path(cgroups_path)?;
     match detect()? {
         Version::V1 if init_mounts_it => Ok(Prepared::Now(Box::new(v1::V1Cgroup::locate(rel)?))),
         // Reading mountinfo and our own cgroups took a tenth of the time before the clone.
         Version::V1 => Ok(Prepared::Later(rel.to_path_buf())),
-        Version::V2 => Ok(Prepared::Now(Box::new(v2::V2Cgroup::create(rel)?))),
+        Version::V2 => Ok(Prepared::V2(v2::V2Cgroup::locate(rel)?)),
     }
 }
 
@@ -142,14 +143,30 @@ pub enum Prepared {
     Now(Box<dyn Manager>),
     /// A v1 cgroup, still to be located (its path checked).
     Later(PathBuf),
+    /// The v2 directory, located but not made yet.
+    V2(PathBuf),
 }
 
 impl Prepared {
+    /// Makes a v2 directory located by [`prepare`] (to clone the init into); anything else
+    /// is made later, by [`Manager::make_dirs`].
+    pub fn make_v2(self) -> Result<Prepared, CgroupError> {
+        match self {
+            Prepared::V2(dir) => Ok(Prepared::Now(Box::new(v2::V2Cgroup::create(dir)?))),
+            other => Ok(other),
+        }
+    }
+
+    /// Whether [`Prepared::make_v2`] makes a directory (before the clone, then).
+    pub fn makes_dir_before_clone(&self) -> bool {
+        matches!(self, Prepared::V2(_))
+    }
+
     /// The directory to clone the init straight into, if any (see [`Manager::clone_target`]).
     pub fn clone_target(&self) -> Option<BorrowedFd<'_>> {
         match self {
             Prepared::Now(m) => m.clone_target(),
-            Prepared::Later(_) => None,
+            Prepared::Later(_) | Prepared::V2(_) => None,
         }
     }
 
@@ -158,14 +175,16 @@ impl Prepared {
         match self {
             Prepared::Now(m) => m.dirs(),
             Prepared::Later(_) => Vec::new(),
+            Prepared::V2(dir) => vec![(String::new(), dir.clone())],
         }
     }
 
-    /// The container's cgroup, located if it was not yet.
+    /// The container's cgroup, located if it was not yet (a v2 one must have been made).
     pub fn manager(self) -> Result<Box<dyn Manager>, CgroupError> {
         match self {
             Prepared::Now(m) => Ok(m),
             Prepared::Later(rel) => Ok(Box::new(v1::V1Cgroup::locate(&rel)?)),
+            Prepared::V2(dir) => Ok(Box::new(v2::V2Cgroup::create(dir)?)),
         }
     }
 }

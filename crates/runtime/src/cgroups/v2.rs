@@ -23,8 +23,8 @@ pub struct V2Cgroup {
 }
 
 impl V2Cgroup {
-    pub fn create(path: &Path) -> Result<V2Cgroup, CgroupError> {
-        let dir = Self::locate(path)?;
+    /// Makes the container's directory `dir` (from [`V2Cgroup::locate`]).
+    pub fn create(dir: PathBuf) -> Result<V2Cgroup, CgroupError> {
         fs::create_leaf(&dir)?;
         match delegate_controllers(&dir).and_then(|available| Self::with_controllers(dir.clone(), available))
         {
@@ -37,7 +37,7 @@ impl V2Cgroup {
     }
 
     /// The container's directory, without making it.
-    fn locate(path: &Path) -> Result<PathBuf, CgroupError> {
+    pub fn locate(path: &Path) -> Result<PathBuf, CgroupError> {
         Ok(super::resolve(Path::new(CGROUP_ROOT), "/", &own_cgroup()?, path))
     }
 

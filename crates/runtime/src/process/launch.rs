@@ -101,12 +101,23 @@ impl Drop for PreparedGuard {
 /// createContainer and startContainer hooks it runs itself.
 pub type OnMounted<'a> = &'a mut dyn FnMut(Pid) -> Result<serde_json::Value>;
 
+/// The caller's record of a container being created (see [`clone_init`]): called with the
+/// cgroup's directories before any of them is made, and with the init's pid once it is
+/// cloned (None before), so that a runtime killed at any point leaves a cgroup that a later
+/// `delete` finds.
+pub type RecordCgroup<'a> = &'a mut dyn FnMut(Option<Pid>, &[(String, PathBuf)]) -> Result<()>;
+
 /// Creates the container described by `spec` (a relative `root.path` is taken from `bundle`):
 /// its init cloned in new namespaces, its cgroup made and limited. The init goes on setting
 /// up its root while the caller does its own work, then [`Container::wait_ready`]; it waits
 /// for `opts.start` ([`Container::start`], or a reader on the exec FIFO) before it runs any
-/// user code.
-pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Container> {
+/// user code. `record` learns where the cgroup is before it is made.
+pub fn clone_init(
+    spec: &Spec,
+    bundle: &Path,
+    opts: LaunchOptions,
+    record: RecordCgroup,
+) -> Result<Container> {
     check_process(spec)?;
     let rootfs = rootfs_path(spec, bundle)?;
     let plan = namespaces::plan(spec)?;
@@ -130,8 +141,12 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
         .and_then(|l| l.cgroups_path().as_ref())
         .ok_or_else(|| Error::InvalidSpec("linux.cgroupsPath is required".into()))?;
     let prepared = cgroups::prepare(&cgroup_path.to_string_lossy(), init::has_cgroup_mount(spec))?;
+    let made_before_clone = prepared.makes_dir_before_clone();
+    if made_before_clone {
+        record_new(record, None, &prepared.dirs())?;
+    }
     // (A v2 directory made now is removed if anything fails before the Container has it.)
-    let prepared = PreparedGuard(Some(prepared));
+    let prepared = PreparedGuard(Some(prepared.make_v2()?));
     let (parent_end, child_end) = Channel::pair()?;
 
     let for_children = namespaces::for_children(&plan, linux.and_then(|l| l.time_offsets().as_ref()))?;
@@ -191,9 +206,23 @@ pub fn clone_init(spec: &Spec, bundle: &Path, opts: LaunchOptions) -> Result<Con
     // cgroup work beside the init, which soon waits for the helper anyway.
     let aside = if network.is_some() { StepAside(None) } else { StepAside::new() };
     container.cgroup = CgroupGuard(Some(prepared.take().manager()?));
+    match made_before_clone {
+        true => record(Some(pid), &container.cgroup_dirs())?,
+        false => record_new(record, Some(pid), &container.cgroup_dirs())?,
+    }
     container.set_up_cgroup(spec, &plan, in_cgroup)?;
     drop(aside);
     Ok(container)
+}
+
+/// Records the container's cgroup (see [`RecordCgroup`]), first making sure that it is still
+/// to be made: a record of another container's directories (the same cgroupsPath) would have
+/// `delete` remove them.
+fn record_new(record: RecordCgroup, pid: Option<Pid>, dirs: &[(String, PathBuf)]) -> Result<()> {
+    if let Some((_, dir)) = dirs.iter().find(|(_, dir)| dir.exists()) {
+        return Err(cgroups::CgroupError::Exists(dir.clone()).into());
+    }
+    record(pid, dirs)
 }
 
 /// Removes a container's root, `mount_id` at `rootfs`, and what is below it from the mount
