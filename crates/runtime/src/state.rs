@@ -127,16 +127,36 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Sta
 }
 
 impl StateDir {
-    /// Makes the directory of a new container; fails if the id is taken.
+    /// Makes the directory of a new container; fails if the id is taken. The directory
+    /// appears whole, its lock taken: made under a temporary name, then renamed into place,
+    /// so that no other command finds it without its lock file (`delete` would take it for
+    /// what a killed create left, and remove it from under this one).
     pub fn create(root: &Path, id: &str) -> Result<StateDir, StateError> {
         check_id(id)?;
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(root).map_err(io_err("mkdir", root))?;
         let dir = root.join(id);
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(StateError::Exists(id.into())),
-            r => r.map_err(io_err("mkdir", &dir))?,
+        let tmp = root.join(format!("{CREATING}{id}.{}", std::process::id()));
+        // (One left by a dead process that had our pid.)
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::DirBuilder::new().mode(0o700).create(&tmp).map_err(io_err("mkdir", &tmp))?;
+        let made = File::options()
+            .create_new(true)
+            .write(true)
+            .open(tmp.join(LOCK))
+            .map_err(io_err("create", &tmp.join(LOCK)))
+            .and_then(|file| lock_whole(file, &tmp.join(LOCK)))
+            .and_then(|lock| {
+                let flags = nix::fcntl::RenameFlags::RENAME_NOREPLACE;
+                match nix::fcntl::renameat2(nix::fcntl::AT_FDCWD, &tmp, nix::fcntl::AT_FDCWD, &dir, flags) {
+                    Ok(()) => Ok(StateDir { id: id.to_string(), dir, _lock: lock }),
+                    Err(nix::errno::Errno::EEXIST) => Err(StateError::Exists(id.into())),
+                    Err(e) => Err(StateError::Io { op: "rename", path: tmp.clone(), source: e.into() }),
+                }
+            });
+        if made.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
         }
-        Self::lock(id, dir)
+        made
     }
 
     /// Opens and locks an existing container's directory, waiting for other commands on it.
@@ -153,8 +173,10 @@ impl StateDir {
     /// Removes the directory of a container without a record, all a `create` killed before
     /// its first record leaves (it records before it makes anything else). Nothing to do if
     /// there is no such directory, or if it has a record by the time we hold its lock.
+    /// (and the temporary directory of a create killed before it was renamed into place).
     pub fn remove_unrecorded(root: &Path, id: &str) -> Result<(), StateError> {
         check_id(id)?;
+        remove_abandoned_creates(root, id);
         match Self::lock(id, root.join(id)) {
             Err(StateError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
@@ -165,25 +187,17 @@ impl StateDir {
 
     fn lock(id: &str, dir: PathBuf) -> Result<StateDir, StateError> {
         let path = dir.join(LOCK);
-        let file = match File::options().create(true).truncate(false).write(true).open(&path) {
+        let file = match File::options().write(true).open(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StateError::NotFound(id.into())),
             r => r.map_err(io_err("open", &path))?,
         };
-        let whole_file = libc::flock {
-            l_type: libc::F_WRLCK as libc::c_short,
-            l_whence: libc::SEEK_SET as libc::c_short,
-            l_start: 0,
-            l_len: 0,
-            l_pid: 0,
-        };
-        loop {
-            match fcntl(&file, FcntlArg::F_SETLKW(&whole_file)) {
-                Ok(_) => break,
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(StateError::Io { op: "lock", path, source: e.into() }),
-            }
+        let lock = lock_whole(file, &path)?;
+        // Removed while we waited (by the delete that held the lock).
+        match lock.metadata() {
+            Ok(m) if std::os::unix::fs::MetadataExt::nlink(&m) == 0 => Err(StateError::NotFound(id.into())),
+            Ok(_) => Ok(StateDir { id: id.to_string(), dir, _lock: lock }),
+            Err(e) => Err(StateError::Io { op: "stat", path, source: e }),
         }
-        Ok(StateDir { id: id.to_string(), dir, _lock: file })
     }
 
     pub fn load(&self) -> Result<Record, StateError> {
@@ -208,6 +222,44 @@ impl StateDir {
     /// Removes the directory (the lock goes with it; waiters then find no state.json).
     pub fn remove(self) -> Result<(), StateError> {
         std::fs::remove_dir_all(&self.dir).map_err(io_err("remove", &self.dir))
+    }
+}
+
+/// The prefix of a state directory being made (see [`StateDir::create`]).
+const CREATING: &str = ".creating.";
+
+/// A POSIX record lock on the whole of `file`, waited for.
+fn lock_whole(file: File, path: &Path) -> Result<File, StateError> {
+    let whole_file = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    loop {
+        match fcntl(&file, FcntlArg::F_SETLKW(&whole_file)) {
+            Ok(_) => return Ok(file),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(StateError::Io { op: "lock", path: path.to_path_buf(), source: e.into() }),
+        }
+    }
+}
+
+/// Removes the temporary directories of creates of `id` whose process is gone: a create
+/// killed before its directory was renamed into place leaves one. (Its name ends with the
+/// creator's pid; one that another process has taken since keeps it for a later delete.)
+fn remove_abandoned_creates(root: &Path, id: &str) {
+    let prefix = format!("{CREATING}{id}.");
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(&prefix).filter(|p| p.bytes().all(|b| b.is_ascii_digit())) else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 

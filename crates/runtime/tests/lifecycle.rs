@@ -310,12 +310,16 @@ fn a_failing_create_leaves_no_state_and_no_cgroup() {
     assert!(f.cg.children().is_empty());
 }
 
-/// The processes whose root directory is `dir` (a container's, after its pivot_root).
+/// The processes whose root directory is `dir` (a container's, after its pivot_root): the
+/// same directory, by device and inode (the link of /proc/PID/root reads "/" for them).
 fn processes_rooted_at(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let want = std::fs::metadata(dir).unwrap();
+    let same = |m: std::fs::Metadata| (m.dev(), m.ino()) == (want.dev(), want.ino());
     let pids =
         std::fs::read_dir("/proc").unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned());
     pids.filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
-        .filter(|p| std::fs::read_link(format!("/proc/{p}/root")).is_ok_and(|r| r == dir))
+        .filter(|p| std::fs::metadata(format!("/proc/{p}/root")).is_ok_and(same))
         .collect()
 }
 
@@ -335,6 +339,8 @@ fn a_runtime_killed_at_any_point_leaves_what_delete_force_removes() {
     let t = std::time::Instant::now();
     ok(&f.rt(&["create", "k"]));
     let whole = t.elapsed();
+    // The check below sees a created container's init.
+    assert!(!processes_rooted_at(f._rootfs.path()).is_empty(), "the created container's init is not seen");
     ok(&f.rt(&["delete", "--force", "k"]));
     for cmd in ["create", "run"] {
         for i in 0..STEPS {
@@ -359,7 +365,9 @@ fn a_runtime_killed_at_any_point_leaves_what_delete_force_removes() {
                 }
             };
             assert!(status.success(), "{when}: delete --force failed ({status})");
-            assert!(!f.root.path().join("k").exists(), "{when}: its state is left");
+            let left: Vec<_> =
+                std::fs::read_dir(f.root.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+            assert!(left.is_empty(), "{when}: state left: {left:?}");
             assert!(f.cg.children().is_empty(), "{when}: cgroups left: {:?}", f.cg.children());
             // An init that was setting up when its runtime died ends once it finds the
             // runtime gone (or at its parent-death signal).
