@@ -184,7 +184,7 @@ impl Prepared {
         match self {
             Prepared::Now(m) => Ok(m),
             Prepared::Later(rel) => Ok(Box::new(v1::V1Cgroup::locate(&rel)?)),
-            Prepared::V2(dir) => Ok(Box::new(v2::V2Cgroup::create(dir)?)),
+            Prepared::V2(dir) => Prepared::V2(dir).make_v2()?.manager(),
         }
     }
 }

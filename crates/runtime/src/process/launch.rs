@@ -206,9 +206,10 @@ pub fn clone_init(
     // cgroup work beside the init, which soon waits for the helper anyway.
     let aside = if network.is_some() { StepAside(None) } else { StepAside::new() };
     container.cgroup = CgroupGuard(Some(prepared.take().manager()?));
-    match made_before_clone {
-        true => record(Some(pid), &container.cgroup_dirs())?,
-        false => record_new(record, Some(pid), &container.cgroup_dirs())?,
+    if made_before_clone {
+        record(Some(pid), &container.cgroup_dirs())?;
+    } else {
+        record_new(record, Some(pid), &container.cgroup_dirs())?;
     }
     container.set_up_cgroup(spec, &plan, in_cgroup)?;
     drop(aside);
