@@ -136,15 +136,23 @@ impl StateDir {
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(root).map_err(io_err("mkdir", root))?;
         let dir = root.join(id);
         let tmp = root.join(format!("{CREATING}{id}.{}", std::process::id()));
-        // (One left by a dead process that had our pid.)
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::DirBuilder::new().mode(0o700).create(&tmp).map_err(io_err("mkdir", &tmp))?;
+        let mkdir = || std::fs::DirBuilder::new().mode(0o700).create(&tmp);
+        match mkdir() {
+            // Left by a dead process that had our pid.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                mkdir()
+            }
+            r => r,
+        }
+        .map_err(io_err("mkdir", &tmp))?;
+        let lock_path = tmp.join(LOCK);
         let made = File::options()
             .create_new(true)
             .write(true)
-            .open(tmp.join(LOCK))
-            .map_err(io_err("create", &tmp.join(LOCK)))
-            .and_then(|file| lock_whole(file, &tmp.join(LOCK)))
+            .open(&lock_path)
+            .map_err(io_err("create", &lock_path))
+            .and_then(|file| lock_whole(file, &lock_path))
             .and_then(|lock| {
                 let flags = nix::fcntl::RenameFlags::RENAME_NOREPLACE;
                 match nix::fcntl::renameat2(nix::fcntl::AT_FDCWD, &tmp, nix::fcntl::AT_FDCWD, &dir, flags) {
@@ -171,9 +179,9 @@ impl StateDir {
     }
 
     /// Removes the directory of a container without a record, all a `create` killed before
-    /// its first record leaves (it records before it makes anything else). Nothing to do if
-    /// there is no such directory, or if it has a record by the time we hold its lock.
-    /// (and the temporary directory of a create killed before it was renamed into place).
+    /// its first record leaves (it records before it makes anything else), and the temporary
+    /// ones of creates killed before their rename. Nothing to do if there is no such
+    /// directory, or if it has a record by the time we hold its lock.
     pub fn remove_unrecorded(root: &Path, id: &str) -> Result<(), StateError> {
         check_id(id)?;
         remove_abandoned_creates(root, id);

@@ -72,6 +72,12 @@ impl Fixture {
         v["status"].as_str().unwrap().to_string()
     }
 
+    /// What is under the state root: nothing once every container is deleted.
+    fn state_left(&self) -> Vec<String> {
+        let entries = std::fs::read_dir(self.root.path()).unwrap().flatten();
+        entries.map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+    }
+
     fn rootfs_file(&self, name: &str) -> PathBuf {
         self._rootfs.path().join(name)
     }
@@ -149,7 +155,7 @@ fn create_waits_for_start_then_kill_and_delete_clean_up() {
     let r = f.rt(&["state", "c1"]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("container c1 does not exist"), "{}", r.stderr);
-    assert!(std::fs::read_dir(f.root.path()).unwrap().next().is_none(), "state left behind");
+    assert_eq!(f.state_left(), Vec::<String>::new(), "state left behind");
 }
 
 #[test]
@@ -159,7 +165,7 @@ fn run_in_the_foreground_returns_the_exit_code_and_leaves_nothing() {
     let r = f.rt(&["run", "r1"]);
     assert_eq!(r.code, 7, "{}", r.stderr);
     assert_eq!(r.stdout, "a  b\n");
-    assert!(std::fs::read_dir(f.root.path()).unwrap().next().is_none(), "state left behind");
+    assert_eq!(f.state_left(), Vec::<String>::new(), "state left behind");
 }
 
 #[test]
@@ -194,7 +200,7 @@ fn an_init_that_fails_while_its_cgroup_is_made_reports_its_own_error() {
         assert!(r.code != 0 && r.stderr.contains("nonexistent-rocker-test-source"), "{}", r.stderr);
     }
     assert!(f.cg.children().is_empty());
-    assert!(std::fs::read_dir(f.root.path()).unwrap().next().is_none(), "state left behind");
+    assert_eq!(f.state_left(), Vec::<String>::new(), "state left behind");
 }
 
 #[test]
@@ -306,7 +312,7 @@ fn a_failing_create_leaves_no_state_and_no_cgroup() {
     let r = f.rt(&["create", "bad"]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("executable file not found"), "{}", r.stderr);
-    assert!(std::fs::read_dir(f.root.path()).unwrap().next().is_none(), "state left behind");
+    assert_eq!(f.state_left(), Vec::<String>::new(), "state left behind");
     assert!(f.cg.children().is_empty());
 }
 
@@ -365,9 +371,7 @@ fn a_runtime_killed_at_any_point_leaves_what_delete_force_removes() {
                 }
             };
             assert!(status.success(), "{when}: delete --force failed ({status})");
-            let left: Vec<_> =
-                std::fs::read_dir(f.root.path()).unwrap().flatten().map(|e| e.file_name()).collect();
-            assert!(left.is_empty(), "{when}: state left: {left:?}");
+            assert_eq!(f.state_left(), Vec::<String>::new(), "{when}: state left");
             assert!(f.cg.children().is_empty(), "{when}: cgroups left: {:?}", f.cg.children());
             // An init that was setting up when its runtime died ends once it finds the
             // runtime gone (or at its parent-death signal).
@@ -690,7 +694,7 @@ fn hooks_run_with_the_state_on_stdin_and_a_failing_one_fails_create() {
         let r = f.rt(&["create", id]);
         assert_ne!(r.code, 0);
         assert!(r.stderr.contains("createRuntime hook"), "{}", r.stderr);
-        assert!(std::fs::read_dir(f.root.path()).unwrap().next().is_none(), "state left behind");
+        assert_eq!(f.state_left(), Vec::<String>::new(), "state left behind");
     }
     let sleep = std::fs::read_to_string(child_pid).unwrap();
     wait_for("the hook's child to be killed", || {
@@ -803,7 +807,7 @@ fn a_failing_create_container_hook_fails_create_and_a_failing_start_container_ho
         assert_ne!(r.code, 0);
         let named = format!("createContainer hook {}: {error}", bad.display());
         assert!(r.stderr.contains(&named), "{}", r.stderr);
-        assert!(std::fs::read_dir(f.root.path()).unwrap().next().is_none(), "state left behind");
+        assert_eq!(f.state_left(), Vec::<String>::new(), "state left behind");
         assert!(f.cg.children().is_empty());
     }
 
@@ -825,7 +829,7 @@ fn a_failing_create_container_hook_fails_create_and_a_failing_start_container_ho
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("startContainer hook /hooks/bad: exited with exit status: 4"), "{}", r.stderr);
     assert!(!f.rootfs_file("started").exists());
-    assert!(std::fs::read_dir(f.root.path()).unwrap().next().is_none(), "state left behind");
+    assert_eq!(f.state_left(), Vec::<String>::new(), "state left behind");
 }
 
 #[test]

@@ -157,11 +157,6 @@ impl Prepared {
         }
     }
 
-    /// Whether [`Prepared::make_v2`] makes a directory (before the clone, then).
-    pub fn makes_dir_before_clone(&self) -> bool {
-        matches!(self, Prepared::V2(_))
-    }
-
     /// The directory to clone the init straight into, if any (see [`Manager::clone_target`]).
     pub fn clone_target(&self) -> Option<BorrowedFd<'_>> {
         match self {

@@ -141,7 +141,7 @@ pub fn clone_init(
         .and_then(|l| l.cgroups_path().as_ref())
         .ok_or_else(|| Error::InvalidSpec("linux.cgroupsPath is required".into()))?;
     let prepared = cgroups::prepare(&cgroup_path.to_string_lossy(), init::has_cgroup_mount(spec))?;
-    let made_before_clone = prepared.makes_dir_before_clone();
+    let made_before_clone = matches!(prepared, cgroups::Prepared::V2(_));
     if made_before_clone {
         record_new(record, None, &prepared.dirs())?;
     }
